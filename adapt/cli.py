@@ -1,0 +1,303 @@
+"""The `adapt` command line. Every command fails on bad input with one line and exit code 2."""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapt.errors import AdaptError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Adapt a ColBERT retriever to a new domain with an LLM teacher, no labels.",
+)
+prompts_app = typer.Typer(no_args_is_help=True, help="List and show prompt templates.")
+app.add_typer(prompts_app, name="prompts")
+console = Console(stderr=True)
+
+Opt = typer.Option
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@app.command()
+def run(
+    recipe: Annotated[
+        Path | None, Opt(help="TOML recipe (recipes/*.toml); flags override it")
+    ] = None,
+    corpus: Annotated[str | None, Opt(help="BEIR folder, corpus.jsonl or TSV")] = None,
+    queries: Annotated[str | None, Opt(help="queries.jsonl, TSV, or one query a line")] = None,
+    queries_split: Annotated[str | None, Opt(help="keep queries named in qrels/SPLIT.tsv")] = None,
+    qrels: Annotated[str | None, Opt(help="qrels to evaluate with (BEIR TSV or TREC)")] = None,
+    eval_queries: Annotated[
+        str | None, Opt(help="queries the qrels judge (default: --queries)")
+    ] = None,
+    student: Annotated[
+        str | None, Opt(help="built-in name, colbert-ai checkpoint or hub id")
+    ] = None,
+    teacher: Annotated[str | None, Opt(help="built-in name, HF id, local folder or .gguf")] = None,
+    pointwise_prompt: Annotated[str | None, Opt(help="template name or file")] = None,
+    pairwise_prompt: Annotated[
+        str | None, Opt(help="template name, file, or from-pointwise")
+    ] = None,
+    iterations: Annotated[int | None, Opt(help="distillation iterations")] = None,
+    top_k: Annotated[int | None, Opt(help="candidates per query scored by the teacher")] = None,
+    seed: Annotated[int | None, Opt()] = None,
+    run_dir: Annotated[Path | None, Opt(help="default: runs/NAME")] = None,
+    force: Annotated[bool, Opt(help="accept a changed config in an existing run dir")] = False,
+) -> None:
+    """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
+    from adapt import pipeline
+    from adapt.config import load_config
+
+    _quiet_transformers()
+    config = load_config(
+        recipe,
+        {
+            "data.corpus": corpus,
+            "data.queries": queries,
+            "data.queries_split": queries_split,
+            "data.qrels": qrels,
+            "data.eval_queries": eval_queries,
+            "student.model": student,
+            "teacher.model": teacher,
+            "teacher.pointwise_prompt": pointwise_prompt,
+            "teacher.pairwise_prompt": pairwise_prompt,
+            "iterations": iterations,
+            "distill.top_k": top_k,
+            "distill.seed": seed,
+        },
+    )
+    target = run_dir or Path("runs") / config.name
+    summary = pipeline.run(config, target, console, force)
+    from adapt.report import markdown
+
+    typer.echo(markdown(summary))
+    console.print(f"report: {target / 'report.md'}")
+
+
+@app.command()
+def index(
+    checkpoint: Annotated[str, Opt(help="colbert-ai-format checkpoint, or a built-in student")],
+    corpus: Annotated[Path, Opt()],
+    out: Annotated[Path, Opt(help="index file to write")],
+    doc_maxlen: Annotated[int, Opt()] = 300,
+) -> None:
+    """Encode a corpus into an exact MaxSim index."""
+    from adapt.data import read_corpus
+    from adapt.pipeline import make_progress
+    from adapt.retriever.colbert import ColBERT
+    from adapt.retriever.index import ExactIndex
+
+    _quiet_transformers()
+    docs = read_corpus(corpus)
+    model = ColBERT.load(checkpoint)
+    with make_progress(console) as progress:
+        ExactIndex.build(model, docs, doc_maxlen, progress=progress).save(out)
+    console.print(f"indexed {len(docs)} documents into {out}")
+
+
+@app.command()
+def search(
+    checkpoint: Annotated[str, Opt()],
+    index_path: Annotated[Path, Opt("--index")],
+    queries: Annotated[Path | None, Opt(help="batch mode: a queries file")] = None,
+    query: Annotated[str | None, Opt(help="one query: shows a table of hits")] = None,
+    k: Annotated[int, Opt()] = 10,
+    out: Annotated[Path | None, Opt(help="TREC run file (a .jsonl beside it)")] = None,
+) -> None:
+    """Search an index: a batch of queries to a TREC run file, or one query to a table."""
+    from adapt.data import Query, read_queries
+    from adapt.io import atomic_open, write_jsonl
+    from adapt.retriever.colbert import ColBERT
+    from adapt.retriever.index import ExactIndex
+
+    _quiet_transformers()
+    if (queries is None) == (query is None):
+        raise AdaptError("give exactly one of --queries FILE or --query TEXT")
+    if not index_path.is_file():
+        raise AdaptError(f"{index_path}: index not found (build it with `adapt index`)")
+    model, built = ColBERT.load(checkpoint), ExactIndex.load(index_path)
+    batch = read_queries(queries) if queries else [Query("query", query or "")]
+    ranking = built.search(model, batch, k)
+    if query is not None:
+        table = Table("rank", "document", "score", title=query)
+        for rank, (doc, score) in enumerate(ranking["query"], 1):
+            table.add_row(str(rank), doc, f"{score:.2f}")
+        Console().print(table)
+        return
+    target = out or Path("run.trec")
+    with atomic_open(target) as handle:
+        for qid, hits in ranking.items():
+            for rank, (doc, score) in enumerate(hits, 1):
+                handle.write(f"{qid} Q0 {doc} {rank} {score:.4f} adapt\n")
+    write_jsonl(
+        target.with_suffix(".jsonl"), ({"query_id": q, "hits": h} for q, h in ranking.items())
+    )
+    console.print(f"wrote {target} and {target.with_suffix('.jsonl')}")
+
+
+@app.command("eval")
+def evaluate(
+    run_file: Annotated[Path, typer.Argument(help="TREC run file or adapt JSONL")],
+    qrels: Annotated[Path, Opt()],
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of a run file against qrels."""
+    from adapt.data import read_qrels
+    from adapt.errors import InputError
+    from adapt.evaluate import per_query, summarize
+    from adapt.io import read_jsonl
+
+    ranking: dict[str, list[tuple[str, float]]] = {}
+    if run_file.suffix == ".jsonl":
+        ranking = {r["query_id"]: [tuple(h) for h in r["hits"]] for r in read_jsonl(run_file)}
+    else:
+        for number, line in enumerate(run_file.read_text().splitlines(), 1):
+            fields = line.split()
+            if len(fields) != 6:
+                raise InputError(run_file, "expected 'qid Q0 docid rank score tag'", number)
+            ranking.setdefault(fields[0], []).append((fields[2], float(fields[4])))
+        for hits in ranking.values():
+            hits.sort(key=lambda hit: -hit[1])
+    metrics = summarize(per_query(read_qrels(qrels), ranking))
+    table = Table("metric", "value")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value * 100:.2f}")
+    Console().print(table)
+
+
+@app.command()
+def score(
+    candidates: Annotated[Path, Opt(help="JSONL rows {query_id, hits: [[doc_id, score], ...]}")],
+    corpus: Annotated[Path, Opt()],
+    queries: Annotated[Path, Opt()],
+    out: Annotated[Path, Opt(help="JSONL of teacher-sorted docs and scores")],
+    teacher: Annotated[str, Opt()] = "qwen2.5-coder-0.5b",
+    prompt: Annotated[str, Opt(help="pointwise template name or file")] = "query-likelihood",
+    cache: Annotated[Path, Opt(help="score cache (SQLite), shareable between runs")] = Path(
+        "teacher-cache.sqlite"
+    ),
+    batch_size: Annotated[int, Opt()] = 8,
+) -> None:
+    """Score a candidates file with a pointwise teacher, through the persistent cache."""
+    from adapt.data import read_corpus, read_queries
+    from adapt.io import read_jsonl, write_jsonl
+    from adapt.pipeline import make_progress
+    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.cache import ScoreCache
+    from adapt.teacher.scoring import TeacherScorer
+    from adapt.teacher.templates import load_template
+
+    _quiet_transformers()
+    template = load_template(prompt, "pointwise")
+    docs = {d.id: d for d in read_corpus(corpus)}
+    query_map = {q.id: q for q in read_queries(queries)}
+    rows = read_jsonl(candidates)
+    unknown = [r["query_id"] for r in rows if r["query_id"] not in query_map]
+    if unknown:
+        raise AdaptError(f"{candidates}: query '{unknown[0]}' is not in {queries}")
+    items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
+    scorer = TeacherScorer(
+        TransformersBackend(teacher, batch_size=batch_size), ScoreCache(cache), template
+    )
+    with make_progress(console) as progress:
+        task = progress.add_task("teacher: pointwise", total=len(items))
+        scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+    cursor, out_rows = 0, []
+    for r in rows:
+        ids = [d for d, *_ in r["hits"]]
+        pairs = sorted(zip(ids, scores[cursor : cursor + len(ids)]), key=lambda p: -p[1])
+        out_rows.append(
+            {
+                "query_id": r["query_id"],
+                "docs": [d for d, _ in pairs],
+                "scores": [float(s) for _, s in pairs],
+            }
+        )
+        cursor += len(ids)
+    write_jsonl(out, out_rows)
+    console.print(f"scored {len(items)} pairs into {out} (cache: {cache})")
+
+
+@app.command()
+def report(runs: Annotated[list[Path], typer.Argument(help="one or more run directories")]) -> None:
+    """Rebuild a run's report; with several runs, compare their metrics side by side."""
+    from adapt.evaluate import METRICS
+    from adapt.report import build, markdown
+
+    summaries = []
+    for path in runs:
+        if not (path / "config.json").is_file():
+            raise AdaptError(f"{path}: not an adapt run directory (no config.json)")
+        summaries.append(build(path))
+    if len(summaries) == 1:
+        typer.echo(markdown(summaries[0]))
+        return
+    table = Table("run", "iteration", *METRICS)
+    for summary in summaries:
+        for row in summary["iterations"]:
+            if "metrics" in row:
+                table.add_row(
+                    summary["run"],
+                    str(row["iteration"]),
+                    *(f"{row['metrics'][m] * 100:.1f}" for m in METRICS),
+                )
+    Console().print(table)
+
+
+@app.command()
+def teachers() -> None:
+    """The built-in offline models, their sizes and the packages they come from."""
+    from adapt.hub import BUILTINS
+
+    table = Table("name", "role", "model", "from PyPI package(s)")
+    for model in BUILTINS.values():
+        table.add_row(model.name, model.role, model.description, model.source)
+    Console().print(table)
+
+
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """Built-in prompt templates."""
+    from adapt.teacher.templates import available, load_template
+
+    table = Table("name", "kind", "mode", "chat", "labels", "description")
+    for name in available():
+        t = load_template(name)
+        table.add_row(
+            name, t.kind, t.mode, str(t.chat), " / ".join(map(repr, t.labels)), t.description
+        )
+    Console().print(table)
+
+
+@prompts_app.command("show")
+def prompts_show(name: str) -> None:
+    """Print a template file."""
+    from adapt.teacher.templates import available
+
+    path = available().get(name, Path(name))
+    if not path.is_file():
+        raise AdaptError(f"no template '{name}' (see `adapt prompts list`)")
+    typer.echo(path.read_text())
+
+
+def main() -> None:
+    try:
+        app()
+    except AdaptError as err:
+        print(f"adapt: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("adapt: interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)

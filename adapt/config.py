@@ -1,0 +1,148 @@
+"""One config object. Defaults are the paper's (METHOD.md); recipes (TOML) and CLI flags override.
+
+The resolved config is written into the run directory, and each stage's fingerprint is a hash of
+the config sections it depends on, so a changed setting re-runs exactly the stages it affects.
+"""
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapt.errors import InputError
+
+
+@dataclass
+class DataConfig:
+    corpus: str = ""
+    queries: str = ""
+    # Keep only the queries named in qrels/SPLIT.tsv of a BEIR folder (their labels are not read).
+    queries_split: str | None = None
+    # Evaluation: qrels and the queries they judge (default: the `queries` file, every query).
+    qrels: str | None = None
+    eval_queries: str | None = None
+
+
+@dataclass
+class StudentConfig:
+    model: str = "minilm"
+    dim: int = 128
+    query_maxlen: int = 32
+    doc_maxlen: int = 180
+    eval_doc_maxlen: int = 300
+    encode_batch_size: int = 32
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "qwen2.5-coder-0.5b"
+    pointwise_prompt: str = "yes-no"
+    # A template name/path, or "from-pointwise": P(i>j) = sigmoid(s_i - s_j) of pointwise scores.
+    pairwise_prompt: str = "ab"
+    both_orders: bool = True
+    batch_size: int = 8
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DistillConfig:
+    top_k: int = 100
+    nway: int = 64
+    delta: int = 10
+    n_pairs: int = 50
+    lambda_kd: float = 1.0
+    lambda_pair: float = 3.0
+    lambda_cl: float = 0.0
+    temperature: float = 1.0
+    lr: float = 1e-5
+    batch_size: int = 32
+    epochs: int = 1
+    warmup_ratio: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    iterations: int = 2
+    search_k: int = 100
+    data: DataConfig = field(default_factory=DataConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, *sections: str) -> str:
+        """Hash of the named sections (or top-level keys): what a stage's output depends on."""
+        subset = {name: self.to_dict()[name] for name in sections}
+        blob = json.dumps(subset, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str = "") -> None:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise InputError(source, f"unknown setting '{name}' (known: {', '.join(known)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise InputError(source, f"'{name}' must be a table")
+            _apply(current, value, source, f"{name}.")
+            continue
+        wanted = known[key].type
+        if value is not None and not _type_ok(value, wanted):
+            raise InputError(source, f"'{name}' must be {wanted}, got {value!r}")
+        setattr(obj, key, float(value) if wanted is float else value)
+
+
+def _type_ok(value: Any, wanted: Any) -> bool:
+    text = str(wanted)
+    if wanted is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if wanted is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if wanted is bool:
+        return isinstance(value, bool)
+    return isinstance(value, str) if "str" in text else True
+
+
+def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the recipe, then `overrides` (dotted keys such as `teacher.model`)."""
+    config = Config()
+    if recipe is not None:
+        recipe = Path(recipe)
+        if not recipe.is_file():
+            raise InputError(recipe, "recipe not found")
+        try:
+            values = tomllib.loads(recipe.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(recipe, f"invalid TOML ({err})") from None
+        _apply(config, values, str(recipe))
+        _resolve_paths(config.data, recipe.parent)
+    nested: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        target = nested
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    _apply(config, nested, "command line")
+    return config
+
+
+def _resolve_paths(data: DataConfig, base: Path) -> None:
+    """Paths in a recipe are relative to the recipe's own folder, so recipes work from anywhere."""
+    for f in dataclasses.fields(data):
+        value = getattr(data, f.name)
+        if f.name != "queries_split" and value and not Path(value).is_absolute():
+            setattr(data, f.name, str((base / value).resolve()))

@@ -1,0 +1,181 @@
+"""Readers and validators for corpora, queries and qrels; the typed records every stage passes on.
+
+Formats follow BEIR (a folder with `corpus.jsonl`, `queries.jsonl`, `qrels/SPLIT.tsv`) plus the
+plain TSV and text files people actually have. Every reader fails with an `InputError` that names
+the file, the line and what was expected.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapt.errors import InputError
+
+Qrels = dict[str, dict[str, int]]
+"""query id -> document id -> graded relevance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    text: str
+    title: str = ""
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.title}. {self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    id: str
+    text: str
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered non-blank lines; a BOM and CRLF ends are accepted, other bytes must be UTF-8."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise InputError(path, f"not UTF-8 text (byte {err.start})", line) from None
+    found = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            found = True
+            yield number, line
+    if not found:
+        raise InputError(path, "file is empty")
+
+
+def _json_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    for number, line in _lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"invalid JSON ({err.msg})", number) from None
+        if not isinstance(record, dict):
+            raise InputError(path, "expected a JSON object", number)
+        for key in required:
+            value = record.get(key)
+            if key == "_id" and isinstance(value, int):
+                record[key] = str(value)
+            elif not isinstance(value, str):
+                raise InputError(path, f"missing string field '{key}'", number)
+        if not record["_id"].strip():
+            raise InputError(path, "empty '_id'", number)
+        yield number, record
+
+
+def _tsv_rows(
+    path: Path, widths: tuple[int, ...], expected: str
+) -> Iterator[tuple[int, list[str]]]:
+    for number, line in _lines(path):
+        fields = line.split("\t")
+        if len(fields) not in widths:
+            raise InputError(path, f"expected {expected}, found {len(fields)} field(s)", number)
+        if not fields[0].strip():
+            raise InputError(path, "empty id", number)
+        yield number, fields
+
+
+def _check_unique(path: Path, seen: set[str], key: str, number: int) -> None:
+    if key in seen:
+        raise InputError(path, f"duplicate id '{key}'", number)
+    seen.add(key)
+
+
+def read_corpus(path: Path) -> list[Document]:
+    """A BEIR folder, a `corpus.jsonl` (`_id`, `title`, `text`) or a TSV (id, [title,] text)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "corpus.jsonl"
+    seen: set[str] = set()
+    docs: list[Document] = []
+    if path.suffix in {".tsv", ".txt"}:
+        for number, fields in _tsv_rows(path, (2, 3), "id<TAB>text or id<TAB>title<TAB>text"):
+            _check_unique(path, seen, fields[0], number)
+            title, text = (fields[1], fields[2]) if len(fields) == 3 else ("", fields[1])
+            docs.append(Document(fields[0], text, title))
+    else:
+        for number, record in _json_records(path, ("_id", "text")):
+            _check_unique(path, seen, record["_id"], number)
+            title = record.get("title") or ""
+            if not isinstance(title, str):
+                raise InputError(path, "field 'title' must be a string", number)
+            docs.append(Document(record["_id"], record["text"], title))
+    for doc in docs:
+        if not doc.full_text.strip():
+            raise InputError(path, f"document '{doc.id}' has no text")
+    return docs
+
+
+def read_queries(path: Path, split: str | None = None) -> list[Query]:
+    """`queries.jsonl`, a TSV (id, text), or plain text with one query a line (ids q1, q2, ...).
+
+    With a BEIR folder and `split`, only the queries named in `qrels/SPLIT.tsv` are kept; their
+    labels are not read, so adaptation stays label-free.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else None
+    if folder:
+        path = folder / "queries.jsonl"
+    seen: set[str] = set()
+    queries: list[Query] = []
+    if path.suffix == ".tsv":
+        for number, fields in _tsv_rows(path, (2,), "id<TAB>text"):
+            _check_unique(path, seen, fields[0], number)
+            queries.append(Query(fields[0], fields[1]))
+    elif path.suffix == ".jsonl":
+        for number, record in _json_records(path, ("_id", "text")):
+            _check_unique(path, seen, record["_id"], number)
+            queries.append(Query(record["_id"], record["text"]))
+    else:
+        queries = [Query(f"q{n}", line.strip()) for n, (_, line) in enumerate(_lines(path), 1)]
+    for query in queries:
+        if not query.text.strip():
+            raise InputError(path, f"query '{query.id}' is empty")
+    if split:
+        if folder is None:
+            raise InputError(path, f"a query split ('{split}') needs a BEIR folder with qrels/")
+        wanted = set(read_qrels(folder / "qrels" / f"{split}.tsv"))
+        queries = [q for q in queries if q.id in wanted]
+    return queries
+
+
+def read_qrels(path: Path) -> Qrels:
+    """BEIR TSV (`query-id corpus-id score`, header optional) or TREC (`qid 0 docid rel`)."""
+    path = Path(path)
+    qrels: Qrels = {}
+    for number, line in _lines(path):
+        fields = line.split()
+        if number == 1 and fields[:2] == ["query-id", "corpus-id"]:
+            continue
+        if len(fields) == 3:
+            qid, did, grade = fields
+        elif len(fields) == 4:
+            qid, _, did, grade = fields
+        else:
+            raise InputError(
+                path, "expected 'query-id corpus-id score' or 'qid 0 docid rel'", number
+            )
+        try:
+            qrels.setdefault(qid, {})[did] = int(grade)
+        except ValueError:
+            raise InputError(path, f"relevance must be an integer, got '{grade}'", number) from None
+    return qrels
+
+
+def check_qrels(path: Path, qrels: Qrels, queries: list[Query], docs: list[Document]) -> None:
+    """Qrels must name known queries and documents: a typo here silently zeroes a metric."""
+    doc_ids = {d.id for d in docs}
+    query_ids = {q.id for q in queries}
+    for qid, judged in qrels.items():
+        if qid not in query_ids:
+            raise InputError(path, f"query '{qid}' is not in the queries file")
+        unknown = sorted(set(judged) - doc_ids)
+        if unknown:
+            raise InputError(path, f"query '{qid}' judges unknown document '{unknown[0]}'")

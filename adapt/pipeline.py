@@ -1,0 +1,406 @@
+"""The PairDistill loop: index -> retrieve -> pointwise teacher -> pairs -> pairwise teacher ->
+train, repeated; evaluation of the start and of every iteration when qrels are given.
+
+Layout of a run directory:
+    config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
+    iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
+    iter-N/{index.pt, eval.json}           index and metrics of iteration N's student
+    iter-N/{candidates, pointwise, pairs}.jsonl, train-log.jsonl, checkpoint   (N >= 1)
+    report.json, report.md
+"""
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from adapt import report
+from adapt.config import Config
+from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
+from adapt.distill.sampling import sample_pairs
+from adapt.distill.train import Example, train
+from adapt.errors import AdaptError
+from adapt.evaluate import per_query, summarize
+from adapt.io import read_json, read_jsonl, write_json, write_jsonl
+from adapt.retriever.colbert import ColBERT
+from adapt.retriever.index import ExactIndex, Ranking
+from adapt.rundir import RunDir
+from adapt.teacher.templates import load_template
+
+FROM_POINTWISE = "from-pointwise"
+PROJECTION_SAMPLE = 2000  # documents used to fit a fresh projection head
+
+
+@dataclass
+class Inputs:
+    docs: list[Document]
+    queries: list[Query]
+    eval_queries: list[Query] = field(default_factory=list)
+    qrels: Qrels | None = None
+
+    @property
+    def doc_by_id(self) -> dict[str, Document]:
+        return {d.id: d for d in self.docs}
+
+
+def load_inputs(config: Config) -> Inputs:
+    """Read and validate every input before any expensive stage starts."""
+    data = config.data
+    if not data.corpus or not data.queries:
+        raise AdaptError("both a corpus and queries are needed (--corpus, --queries or a recipe)")
+    docs = read_corpus(Path(data.corpus))
+    queries = read_queries(Path(data.queries), data.queries_split)
+    if not queries:
+        raise AdaptError(f"{data.queries}: no queries to adapt on")
+    inputs = Inputs(docs, queries)
+    if data.qrels:
+        inputs.qrels = read_qrels(Path(data.qrels))
+        pool = read_queries(Path(data.eval_queries or data.queries))
+        inputs.eval_queries = [q for q in pool if q.id in inputs.qrels]
+        check_qrels(Path(data.qrels), inputs.qrels, pool, docs)
+    load_template(config.teacher.pointwise_prompt, "pointwise")
+    if config.teacher.pairwise_prompt != FROM_POINTWISE:
+        load_template(config.teacher.pairwise_prompt, "pairwise")
+    return inputs
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+class Pipeline:
+    def __init__(self, config: Config, run_dir: Path, console: Console, force: bool = False):
+        self.config = config
+        self.console = console
+        self.inputs = load_inputs(config)
+        self.run = RunDir(run_dir, config, force)
+        self.path = run_dir
+        self._scorer = None
+        self.timings: dict[str, float] = (
+            read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _fp(self, *parts: str) -> str:
+        return "|".join(parts)
+
+    def _timed(self, name: str, start: float) -> None:
+        self.timings[name] = round(time.time() - start, 1)
+        write_json(self.path / "timings.json", self.timings)
+
+    def scorer(self):
+        """The teacher, loaded only when some stage actually needs a score."""
+        if self._scorer is None:
+            from adapt.teacher.backends import TransformersBackend
+            from adapt.teacher.cache import ScoreCache
+            from adapt.teacher.scoring import TeacherScorer
+
+            t = self.config.teacher
+            self.console.print(f"loading teacher [bold]{t.model}[/]")
+            backend = TransformersBackend(
+                t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
+            )
+            pairwise = (
+                None
+                if t.pairwise_prompt == FROM_POINTWISE
+                else load_template(t.pairwise_prompt, "pairwise")
+            )
+            self._scorer = TeacherScorer(
+                backend,
+                ScoreCache(self.path / "teacher-cache.sqlite"),
+                load_template(t.pointwise_prompt, "pointwise"),
+                pairwise,
+                t.both_orders,
+            )
+        return self._scorer
+
+    def student(self, iteration: int) -> ColBERT:
+        s = self.config.student
+        return ColBERT.load(
+            str(self.path / f"iter-{iteration}" / "checkpoint"), s.dim, s.query_maxlen, s.doc_maxlen
+        )
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def start_checkpoint(self) -> str:
+        out = self.path / "iter-0" / "checkpoint"
+        fp = self._fp(self.config.fingerprint("student", "data"))
+        if self.run.done(out, fp):
+            return fp
+        start = time.time()
+        s = self.config.student
+        model = ColBERT.load(s.model, s.dim, s.query_maxlen, s.doc_maxlen)
+        info = {"model": s.model, "fresh_head": model.is_fresh}
+        if model.is_fresh:
+            self.console.print("fitting the projection head to the corpus (uncentred PCA)")
+            sample = random.Random(0).sample(
+                self.inputs.docs, min(PROJECTION_SAMPLE, len(self.inputs.docs))
+            )
+            info["energy_kept"] = model.init_projection([d.full_text for d in sample])
+        tmp = out.parent / ".checkpoint.tmp"
+        model.save(tmp, {"adapt_start": info})
+        self.run.replace_dir(tmp, out)
+        write_json(out.parent / "start.json", info)
+        self.run.mark(out, fp)
+        self._timed("iter-0/start", start)
+        return fp
+
+    def index(self, iteration: int, upstream: str) -> tuple[ExactIndex | None, str]:
+        out = self.path / f"iter-{iteration}" / "index.pt"
+        fp = self._fp(upstream, "index", str(self.config.student.eval_doc_maxlen))
+        if self.run.done(out, fp):
+            return None, fp
+        start = time.time()
+        model = self.student(iteration)
+        with make_progress(self.console) as progress:
+            index = ExactIndex.build(
+                model,
+                self.inputs.docs,
+                self.config.student.eval_doc_maxlen,
+                self.config.student.encode_batch_size,
+                progress,
+            )
+        index.save(out)
+        self.run.mark(out, fp)
+        self._timed(f"iter-{iteration}/index", start)
+        return index, fp
+
+    def _search(
+        self, iteration: int, index: ExactIndex | None, queries: list[Query], k: int
+    ) -> Ranking:
+        index = index or ExactIndex.load(self.path / f"iter-{iteration}" / "index.pt")
+        with make_progress(self.console) as progress:
+            return index.search(self.student(iteration), queries, k, progress=progress)
+
+    def evaluate(self, iteration: int, index: ExactIndex | None, upstream: str) -> None:
+        if not self.inputs.qrels:
+            return
+        out = self.path / f"iter-{iteration}" / "eval.json"
+        fp = self._fp(upstream, "eval", str(self.config.search_k))
+        if self.run.done(out, fp):
+            return
+        start = time.time()
+        ranking = self._search(iteration, index, self.inputs.eval_queries, self.config.search_k)
+        values = per_query(self.inputs.qrels, ranking)
+        write_json(out, {"metrics": summarize(values), "per_query": values})
+        write_jsonl(
+            self.path / f"iter-{iteration}" / "eval-run.jsonl",
+            ({"query_id": q, "hits": h} for q, h in ranking.items()),
+        )
+        self.run.mark(out, fp)
+        self._timed(f"iter-{iteration}/eval", start)
+        metrics = summarize(values)
+        self.console.print(
+            f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
+        )
+
+    def candidates(self, iteration: int, index: ExactIndex | None, upstream: str) -> str:
+        """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
+        out = self.path / f"iter-{iteration + 1}" / "candidates.jsonl"
+        fp = self._fp(upstream, "candidates", str(self.config.distill.top_k))
+        if not self.run.done(out, fp):
+            start = time.time()
+            ranking = self._search(iteration, index, self.inputs.queries, self.config.distill.top_k)
+            write_jsonl(
+                out, ({"query_id": q.id, "hits": ranking[q.id]} for q in self.inputs.queries)
+            )
+            self.run.mark(out, fp)
+            self._timed(f"iter-{iteration + 1}/candidates", start)
+        return fp
+
+    def pointwise(self, iteration: int, upstream: str) -> str:
+        out = self.path / f"iter-{iteration}" / "pointwise.jsonl"
+        t = self.config.teacher
+        fp = self._fp(upstream, "pointwise", t.model, t.pointwise_prompt, t.dtype)
+        if self.run.done(out, fp):
+            return fp
+        start = time.time()
+        rows = read_jsonl(self.path / f"iter-{iteration}" / "candidates.jsonl")
+        queries = {q.id: q for q in self.inputs.queries}
+        docs = self.inputs.doc_by_id
+        items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
+        with make_progress(self.console) as progress:
+            task = progress.add_task("teacher: pointwise", total=len(items))
+            scores = self.scorer().score_pointwise(items, lambda n: progress.advance(task, n))
+        records, cursor = [], 0
+        for r in rows:
+            n = len(r["hits"])
+            scored = sorted(
+                zip((d for d, _ in r["hits"]), scores[cursor : cursor + n]),
+                key=lambda pair: -pair[1],
+            )
+            records.append(
+                {
+                    "query_id": r["query_id"],
+                    "docs": [d for d, _ in scored],
+                    "scores": [float(s) for _, s in scored],
+                }
+            )
+            cursor += n
+        write_jsonl(out, records)
+        self.run.mark(out, fp)
+        self._timed(f"iter-{iteration}/pointwise", start)
+        return fp
+
+    def pairs(self, iteration: int, upstream: str) -> str:
+        out = self.path / f"iter-{iteration}" / "pairs.jsonl"
+        d, t = self.config.distill, self.config.teacher
+        fp = self._fp(
+            upstream,
+            "pairs",
+            t.pairwise_prompt,
+            str(t.both_orders),
+            self.config.fingerprint("distill"),
+        )
+        if self.run.done(out, fp):
+            return fp
+        start = time.time()
+        rng = random.Random(d.seed * 1000 + iteration)
+        pointwise = read_jsonl(self.path / f"iter-{iteration}" / "pointwise.jsonl")
+        queries = {q.id: q for q in self.inputs.queries}
+        docs = self.inputs.doc_by_id
+        sampled = [
+            (r, sample_pairs(min(d.nway, len(r["docs"])), d.delta, d.n_pairs, rng))
+            for r in pointwise
+        ]
+        records = []
+        if t.pairwise_prompt == FROM_POINTWISE:
+            for r, pairs in sampled:
+                s = r["scores"]
+                probs = [1 / (1 + np.exp(-(s[i] - s[j]) / d.temperature)) for i, j in pairs]
+                records.append(
+                    {
+                        "query_id": r["query_id"],
+                        "pairs": [[i, j, float(p)] for (i, j), p in zip(pairs, probs)],
+                    }
+                )
+            diagnostics = {"source": FROM_POINTWISE}
+        else:
+            from adapt.teacher.scoring import pair_diagnostics
+
+            items = [
+                (queries[r["query_id"]], docs[r["docs"][i]], docs[r["docs"][j]])
+                for r, pairs in sampled
+                for i, j in pairs
+            ]
+            with make_progress(self.console) as progress:
+                total = len(items) * (2 if t.both_orders else 1)
+                task = progress.add_task("teacher: pairwise", total=total)
+                scores = self.scorer().score_pairs(items, lambda n: progress.advance(task, n))
+            cursor = 0
+            for r, pairs in sampled:
+                chunk = scores[cursor : cursor + len(pairs)]
+                cursor += len(pairs)
+                records.append(
+                    {
+                        "query_id": r["query_id"],
+                        "pairs": [
+                            [i, j, s.prob, s.prob_a_forward, s.prob_a_backward]
+                            for (i, j), s in zip(pairs, chunk)
+                        ],
+                    }
+                )
+            diagnostics = pair_diagnostics(scores)
+        write_json(self.path / f"iter-{iteration}" / "teacher-diagnostics.json", diagnostics)
+        write_jsonl(out, records)
+        self.run.mark(out, fp)
+        self._timed(f"iter-{iteration}/pairs", start)
+        return fp
+
+    def train(self, iteration: int, upstream: str) -> str:
+        out = self.path / f"iter-{iteration}" / "checkpoint"
+        fp = self._fp(upstream, "train", self.config.fingerprint("distill"))
+        if self.run.done(out, fp):
+            return fp
+        start = time.time()
+        d = self.config.distill
+        folder = self.path / f"iter-{iteration}"
+        pointwise = {r["query_id"]: r for r in read_jsonl(folder / "pointwise.jsonl")}
+        queries = {q.id: q for q in self.inputs.queries}
+        docs = self.inputs.doc_by_id
+        examples = []
+        for r in read_jsonl(folder / "pairs.jsonl"):
+            point = pointwise[r["query_id"]]
+            n = min(d.nway, len(point["docs"]))
+            if n < 2:
+                continue  # nothing to distil from a single candidate
+            examples.append(
+                Example(
+                    queries[r["query_id"]],
+                    [docs[x] for x in point["docs"][:n]],
+                    point["scores"][:n],
+                    [(p[0], p[1], p[2]) for p in r["pairs"]],
+                )
+            )
+        if not examples:
+            raise AdaptError("no query has two or more candidates to train on")
+        model = self.student(iteration - 1)
+        log: list[dict] = []
+        with make_progress(self.console) as progress:
+            steps = -(-len(examples) // d.batch_size) * d.epochs
+            task = progress.add_task(f"training (iteration {iteration})", total=steps)
+
+            def on_step(row: dict) -> None:
+                log.append(row)
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"training (iteration {iteration}) loss {row['loss']:.3f}",
+                )
+
+            train(
+                model,
+                examples,
+                d,
+                self.config.student.doc_maxlen,
+                d.seed * 1000 + iteration,
+                on_step,
+            )
+        write_jsonl(folder / "train-log.jsonl", log)
+        tmp = folder / ".checkpoint.tmp"
+        model.save(tmp, {"adapt_iteration": iteration})
+        self.run.replace_dir(tmp, out)
+        self.run.mark(out, fp)
+        self._timed(f"iter-{iteration}/train", start)
+        return fp
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run_all(self) -> dict:
+        torch.manual_seed(self.config.distill.seed)
+        write_jsonl(
+            self.path / "queries.jsonl",
+            ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
+        )
+        fp = self.start_checkpoint()
+        for iteration in range(self.config.iterations + 1):
+            if iteration:
+                self.console.rule(f"iteration {iteration}")
+            index, index_fp = self.index(iteration, fp)
+            self.evaluate(iteration, index, index_fp)
+            if iteration == self.config.iterations:
+                break
+            fp = self.candidates(iteration, index, index_fp)
+            fp = self.pointwise(iteration + 1, fp)
+            fp = self.pairs(iteration + 1, fp)
+            fp = self.train(iteration + 1, fp)
+        summary = report.build(self.path, self.config, self.timings)
+        self.run.close()
+        return summary
+
+
+def run(config: Config, run_dir: Path, console: Console, force: bool = False) -> dict:
+    return Pipeline(config, run_dir, console, force).run_all()

@@ -1,0 +1,1 @@
+"""The ColBERT student and its index backends."""

@@ -1,0 +1,217 @@
+"""ColBERT in plain torch: an encoder, a linear head to `dim`, L2-normalised token embeddings.
+
+Tokenisation follows colbert-ai exactly (so checkpoints move both ways with equal scores):
+`[CLS] [unused0] query [SEP]` padded with [MASK] to `query_maxlen` (the masks are kept as query
+embeddings but not attended to), `[CLS] [unused1] document [SEP]` with punctuation tokens dropped
+from the document embeddings. Checkpoints are saved in colbert-ai's layout: the encoder under its
+base-model prefix plus `linear.weight` in `model.safetensors`, and `artifact.metadata`.
+"""
+
+import json
+import string
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+
+from adapt import hub
+from adapt.errors import AdaptError
+
+QUERY_MARKER = "[unused0]"
+DOC_MARKER = "[unused1]"
+METADATA = "artifact.metadata"
+
+
+class ColBERT(nn.Module):
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        tokenizer,
+        linear: nn.Linear,
+        query_maxlen: int = 32,
+        doc_maxlen: int = 180,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.linear = linear
+        self.query_maxlen = query_maxlen
+        self.doc_maxlen = doc_maxlen
+        vocab = tokenizer.get_vocab()
+        self.query_marker_id = vocab.get(QUERY_MARKER, tokenizer.unk_token_id)
+        self.doc_marker_id = vocab.get(DOC_MARKER, tokenizer.unk_token_id)
+        # Punctuation is skipped on the document side (colbert-ai's mask_punctuation).
+        self.skip_ids = torch.tensor(
+            sorted(
+                {
+                    i
+                    for c in string.punctuation
+                    for i in tokenizer.encode(c, add_special_tokens=False)
+                }
+            )
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.linear.out_features
+
+    def _tokenize(self, texts: list[str], marker_id: int, maxlen: int, pad: str) -> dict:
+        # ". " holds the marker's place, as in colbert-ai, then is overwritten by the marker.
+        batch = self.tokenizer(
+            [". " + t for t in texts],
+            padding=pad,
+            truncation=True,
+            max_length=maxlen,
+            return_tensors="pt",
+        )
+        batch["input_ids"][:, 1] = marker_id
+        return batch.to(self.encoder.device)
+
+    def encode_queries(self, texts: list[str]) -> torch.Tensor:
+        """[n, query_maxlen, dim] normalised embeddings; [MASK] padding is query augmentation."""
+        batch = self._tokenize(texts, self.query_marker_id, self.query_maxlen, "max_length")
+        ids = batch["input_ids"]
+        ids[ids == self.tokenizer.pad_token_id] = self.tokenizer.mask_token_id
+        hidden = self.encoder(input_ids=ids, attention_mask=batch["attention_mask"])[0]
+        return nn.functional.normalize(self.linear(hidden), dim=-1)
+
+    def encode_docs(
+        self, texts: list[str], maxlen: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """([n, L, dim] normalised embeddings, [n, L] bool mask of kept tokens)."""
+        batch = self._tokenize(texts, self.doc_marker_id, maxlen or self.doc_maxlen, "longest")
+        ids, attention = batch["input_ids"], batch["attention_mask"]
+        hidden = self.encoder(input_ids=ids, attention_mask=attention)[0]
+        mask = attention.bool() & ~torch.isin(ids, self.skip_ids.to(ids.device))
+        embeddings = nn.functional.normalize(self.linear(hidden), dim=-1)
+        return embeddings * mask.unsqueeze(-1), mask
+
+    def save(self, path: Path, extra_metadata: dict | None = None) -> None:
+        """colbert-ai's checkpoint layout, loadable by colbert-ai, PyLate and RAGatouille."""
+        path.mkdir(parents=True, exist_ok=True)
+        prefix = self.encoder.base_model_prefix
+        state = {f"{prefix}.{k}": v.contiguous() for k, v in self.encoder.state_dict().items()}
+        state["linear.weight"] = self.linear.weight.detach().contiguous()
+        save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
+        config = self.encoder.config.to_dict()
+        config["architectures"] = ["HF_ColBERT"]
+        (path / "config.json").write_text(json.dumps(config, indent=2))
+        self.tokenizer.save_pretrained(str(path))
+        metadata = {
+            "query_token_id": QUERY_MARKER,
+            "doc_token_id": DOC_MARKER,
+            "query_maxlen": self.query_maxlen,
+            "doc_maxlen": self.doc_maxlen,
+            "dim": self.dim,
+            "similarity": "cosine",
+            "attend_to_mask_tokens": False,
+            "mask_punctuation": True,
+            "interaction": "colbert",
+            "checkpoint": str(path),
+            **(extra_metadata or {}),
+        }
+        (path / METADATA).write_text(json.dumps(metadata, indent=2))
+
+    @classmethod
+    def load(
+        cls, ref: str, dim: int = 128, query_maxlen: int = 32, doc_maxlen: int = 180
+    ) -> "ColBERT":
+        """A colbert-ai checkpoint (path or hub id), or a plain encoder given a fresh head.
+
+        A fresh head is the identity on the first `dim` coordinates until `init_projection`
+        fits it to a corpus; `ColBERT.is_fresh` tells the caller which case it got.
+        """
+        location = hub.resolve(ref, "student")
+        local = Path(location)
+        if not local.exists():
+            from huggingface_hub import snapshot_download
+
+            local = Path(snapshot_download(location))
+        try:
+            config = AutoConfig.from_pretrained(local)
+            tokenizer = AutoTokenizer.from_pretrained(local)
+            encoder = AutoModel.from_config(config)
+        except (OSError, ValueError) as err:
+            raise AdaptError(f"{ref}: not a loadable encoder ({err})") from None
+        state = _read_weights(local)
+        prefix = encoder.base_model_prefix + "."
+        linear_weight = state.pop("linear.weight", None)
+        encoder_state = {k.removeprefix(prefix): v for k, v in state.items()}
+        missing, _ = encoder.load_state_dict(encoder_state, strict=False)
+        missing = [k for k in missing if "position_ids" not in k]
+        if missing:
+            raise AdaptError(
+                f"{ref}: weights lack {len(missing)} encoder tensors, e.g. {missing[0]}"
+            )
+        metadata_file = local / METADATA
+        if metadata_file.is_file():
+            metadata = json.loads(metadata_file.read_text())
+            query_maxlen = metadata.get("query_maxlen", query_maxlen)
+            doc_maxlen = metadata.get("doc_maxlen", doc_maxlen)
+        hidden = encoder.config.hidden_size
+        if linear_weight is not None:
+            linear = nn.Linear(hidden, linear_weight.shape[0], bias=False)
+            linear.weight.data.copy_(linear_weight.float())
+        else:
+            linear = nn.Linear(hidden, dim, bias=False)
+            linear.weight.data.copy_(torch.eye(dim, hidden))
+        model = cls(encoder.eval(), tokenizer, linear, query_maxlen, doc_maxlen)
+        model.is_fresh = linear_weight is None
+        return model
+
+    @torch.no_grad()
+    def init_projection(self, texts: list[str], batch_size: int = 32) -> float:
+        """Fit the fresh head to the top `dim` right singular vectors of the corpus's token
+        embeddings (uncentred PCA): the rank-`dim` map that best preserves their dot products, so
+        the untrained student already retrieves about as well as full-width MaxSim. Returns the
+        share of the token embeddings' energy the head keeps."""
+        self.linear.weight.data.copy_(torch.eye(self.dim, self.linear.in_features))
+        identity = nn.Identity()
+        head, self.linear = self.linear, identity
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            embeddings, mask = self.encode_docs(texts[start : start + batch_size])
+            chunks.append(embeddings[mask])
+        self.linear = head
+        tokens = torch.cat(chunks).float()
+        _, singular, vh = torch.linalg.svd(tokens, full_matrices=False)
+        self.linear.weight.data.copy_(vh[: self.dim])
+        energy = singular.square()
+        return float(energy[: self.dim].sum() / energy.sum())
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    safetensors = sorted(folder.glob("*.safetensors"))
+    if safetensors:
+        state: dict[str, torch.Tensor] = {}
+        for file in safetensors:
+            try:
+                state.update(load_file(str(file)))
+            except Exception as err:  # safetensors raises its own error types
+                raise AdaptError(f"{file}: corrupt or truncated weights ({err})") from None
+        return state
+    binary = folder / "pytorch_model.bin"
+    if binary.is_file():
+        try:
+            return torch.load(binary, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise AdaptError(f"{binary}: cannot load weights safely ({err})") from None
+    raise AdaptError(f"{folder}: no model.safetensors or pytorch_model.bin")
+
+
+def maxsim(queries: torch.Tensor, docs: torch.Tensor, doc_mask: torch.Tensor) -> torch.Tensor:
+    """Late interaction for each query against each doc: [nq, Lq, d] x [nd, Ld, d] -> [nq, nd]."""
+    sims = torch.einsum("qid,njd->qnij", queries, docs)
+    sims = sims.masked_fill(~doc_mask[None, :, None, :], float("-inf"))
+    return sims.max(dim=-1).values.sum(dim=-1)
+
+
+def maxsim_paired(
+    queries: torch.Tensor, docs: torch.Tensor, doc_mask: torch.Tensor
+) -> torch.Tensor:
+    """Each query against its own group of docs: [b, Lq, d] x [b, n, Ld, d] -> [b, n]."""
+    sims = torch.einsum("bid,bnjd->bnij", queries, docs)
+    sims = sims.masked_fill(~doc_mask[:, :, None, :], float("-inf"))
+    return sims.max(dim=-1).values.sum(dim=-1)

@@ -1,0 +1,100 @@
+"""Exact MaxSim index: every document's token embeddings in fp16, searched exhaustively.
+
+Documents are encoded in length-sorted batches (little padding) and stored grouped by length, so
+search pads each group only to its own longest document. Search holds one group's scores at a
+time; `max_block_elements` bounds that work buffer regardless of corpus size.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import Progress
+
+from adapt.data import Document, Query
+from adapt.errors import AdaptError
+from adapt.retriever.colbert import ColBERT, maxsim
+
+Ranking = dict[str, list[tuple[str, float]]]
+"""query id -> [(document id, score)] best first."""
+
+
+@dataclass
+class ExactIndex:
+    doc_ids: list[str]
+    groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # (row ids, fp16 emb, mask)
+
+    @classmethod
+    @torch.no_grad()
+    def build(
+        cls,
+        model: ColBERT,
+        docs: list[Document],
+        maxlen: int,
+        batch_size: int = 32,
+        progress: Progress | None = None,
+    ) -> "ExactIndex":
+        if not docs:
+            raise AdaptError("cannot index an empty corpus")
+        # Sort by character length: a cheap proxy for token length that keeps batches uniform.
+        order = sorted(range(len(docs)), key=lambda i: len(docs[i].full_text))
+        task = progress.add_task("encoding corpus", total=len(docs)) if progress else None
+        groups = []
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            embeddings, mask = model.encode_docs([docs[i].full_text for i in rows], maxlen)
+            groups.append((torch.tensor(rows), embeddings.half(), mask))
+            if progress is not None:
+                progress.advance(task, len(rows))
+        return cls([d.id for d in docs], groups)
+
+    @torch.no_grad()
+    def search(
+        self,
+        model: ColBERT,
+        queries: list[Query],
+        k: int,
+        batch_size: int = 32,
+        max_block_elements: int = 1 << 26,
+        progress: Progress | None = None,
+    ) -> Ranking:
+        k = min(k, len(self.doc_ids))
+        results: Ranking = {}
+        task = progress.add_task("searching", total=len(queries)) if progress else None
+        for start in range(0, len(queries), batch_size):
+            batch = queries[start : start + batch_size]
+            encoded = model.encode_queries([q.text for q in batch])
+            scores = torch.full(
+                (len(batch), len(self.doc_ids)), float("-inf"), device=encoded.device
+            )
+            for rows, embeddings, mask in self.groups:
+                per_doc = encoded.shape[0] * encoded.shape[1] * embeddings.shape[1]
+                step = max(1, max_block_elements // per_doc)
+                for lo in range(0, len(rows), step):
+                    block = embeddings[lo : lo + step].to(encoded.dtype)
+                    scores[:, rows[lo : lo + step]] = maxsim(encoded, block, mask[lo : lo + step])
+            top = scores.topk(k, dim=1)
+            for query, values, indices in zip(batch, top.values, top.indices):
+                results[query.id] = [
+                    (self.doc_ids[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())
+                ]
+            if progress is not None:
+                progress.advance(task, len(batch))
+        return results
+
+    def save(self, path: Path) -> None:
+        """One torch file, written atomically; loaded back with weights_only=True."""
+        from adapt.io import atomic_open
+
+        payload = {
+            "doc_ids": self.doc_ids,
+            "groups": [{"rows": r, "embeddings": e, "mask": m} for r, e, m in self.groups],
+        }
+        with atomic_open(path, "wb") as handle:
+            torch.save(payload, handle)
+
+    @classmethod
+    def load(cls, path: Path) -> "ExactIndex":
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        groups = [(g["rows"], g["embeddings"], g["mask"]) for g in payload["groups"]]
+        return cls(payload["doc_ids"], groups)

@@ -1,0 +1,89 @@
+"""A run directory: its config, a lock against concurrent runs, and which stages are complete.
+
+A stage is complete when its output exists and the fingerprint recorded for it matches the one
+computed now (config sections it depends on plus its inputs' fingerprints). Outputs are written
+atomically, so after a kill a stage is either complete or absent, and rerunning resumes.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from adapt.config import Config
+from adapt.errors import AdaptError
+from adapt.io import atomic_open, read_json, write_json
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """Enough TOML for a Config: scalars first, then one table per nested section."""
+    lines, tables = [], []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {json.dumps(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None)
+    return "\n".join(lines) + "\n"
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+class RunDir:
+    def __init__(self, path: Path, config: Config, force: bool = False) -> None:
+        self.path = path
+        self.config = config
+        path.mkdir(parents=True, exist_ok=True)
+        self._lock_handle = (path / ".lock").open("w")
+        try:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AdaptError(f"{path}: another adapt process is using this run directory") from None
+        self._check_config(force)
+        stages = path / "stages.json"
+        self.stages: dict[str, str] = read_json(stages) if stages.is_file() else {}
+
+    def _check_config(self, force: bool) -> None:
+        saved = self.path / "config.json"
+        current = self.config.to_dict()
+        if saved.is_file() and read_json(saved) != current:
+            old, new = _flatten(read_json(saved)), _flatten(current)
+            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            if not force:
+                raise AdaptError(
+                    f"{self.path}: config differs from the run's ({', '.join(changed)}); "
+                    "use --force to re-run the affected stages, or another --run-dir"
+                )
+        write_json(saved, current)
+        with atomic_open(self.path / "config.toml") as handle:
+            handle.write(to_toml(current))
+
+    def done(self, output: Path, fingerprint: str) -> bool:
+        key = str(output.relative_to(self.path))
+        return output.exists() and self.stages.get(key) == fingerprint
+
+    def mark(self, output: Path, fingerprint: str) -> None:
+        self.stages[str(output.relative_to(self.path))] = fingerprint
+        write_json(self.path / "stages.json", self.stages)
+
+    def replace_dir(self, tmp: Path, target: Path) -> None:
+        """Swap a finished temporary folder into place (rename is atomic within a filesystem)."""
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+
+    def close(self) -> None:
+        fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+        self._lock_handle.close()

@@ -1,0 +1,1 @@
+"""The LLM teacher: prompt templates, backends, a persistent score cache, and scoring."""

@@ -1,0 +1,222 @@
+"""Teacher backends behind one small interface: label logits, and continuation log-probabilities.
+
+`TransformersBackend` runs causal LMs (including GGUF files) and seq2seq models (flan-t5) on CPU or
+GPU. Work is length-bucketed (sorted by token count, so a batch pads little), and a causal model
+applies its vocabulary projection only at the positions that are scored, not at every token.
+Scores always come from logits, never from generated text, so a document that says "Answer A"
+cannot change how a score is parsed.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from adapt import hub
+from adapt.errors import AdaptError
+
+Progress = Callable[[int], None]
+
+
+class Backend(Protocol):
+    fingerprint: str
+    tokenizer: object
+    is_seq2seq: bool
+
+    def label_logits(
+        self, prompts: list[str], label_ids: list[int], progress: Progress | None = None
+    ) -> np.ndarray: ...
+
+    def continuation_logprobs(
+        self, prompts: list[str], continuations: list[str], progress: Progress | None = None
+    ) -> np.ndarray: ...
+
+
+def _weights_fingerprint(location: Path) -> str:
+    """Names, sizes and the first MiB of every weight file: catches swapped or retrained weights
+    without hashing gigabytes on every start."""
+    digest = hashlib.sha256()
+    files = (
+        [location]
+        if location.is_file()
+        else sorted(p for p in location.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
+    )
+    for file in files:
+        digest.update(f"{file.name}:{file.stat().st_size}".encode())
+        with file.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantise once and save as safetensors: a GGUF loads in minutes, safetensors in seconds."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+    except Exception as err:  # gguf raises assorted errors on a truncated or foreign file
+        raise AdaptError(
+            f"{gguf}: not a loadable GGUF model ({type(err).__name__}: {err})"
+        ) from None
+    config = AutoConfig.for_model(
+        **{k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
+    )
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), strict=False)
+    fresh.tie_weights()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def local_model_dir(ref: str) -> tuple[str, str]:
+    """(what from_pretrained takes, fingerprint); a GGUF becomes a cached safetensors folder."""
+    location = hub.resolve(ref, "teacher")
+    path = Path(location)
+    if not path.exists():
+        return location, f"hub:{location}"
+    fingerprint = _weights_fingerprint(path)
+    if path.suffix == ".gguf":
+        target = hub.cache_dir() / "converted" / f"{path.stem}-{fingerprint}"
+        if not (target / "config.json").is_file():
+            _convert_gguf(path, target)
+        return str(target), f"{path.name}:{fingerprint}"
+    return location, f"{path.name}:{fingerprint}"
+
+
+class TransformersBackend:
+    def __init__(
+        self,
+        ref: str,
+        dtype: str = "float32",
+        batch_size: int = 8,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForSeq2SeqLM,
+            AutoTokenizer,
+        )
+
+        location, self.fingerprint = local_model_dir(ref)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.batch_size = batch_size
+        try:
+            config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                location, trust_remote_code=trust_remote_code
+            )
+            self.is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+            auto = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
+            self.model = auto.from_pretrained(
+                location, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as err:
+            raise AdaptError(f"teacher '{ref}': cannot load ({err})") from None
+        self.model.to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.fingerprint = json.dumps([self.fingerprint, dtype])
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+
+    def _hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.base_model(input_ids=ids, attention_mask=mask)[0]
+
+    def _project(self, hidden: torch.Tensor) -> torch.Tensor:
+        head: nn.Module = self.model.get_output_embeddings()
+        return head(hidden).float()
+
+    @torch.inference_mode()
+    def label_logits(
+        self, prompts: list[str], label_ids: list[int], progress: Progress | None = None
+    ) -> np.ndarray:
+        """Logits of the label tokens at the answer position: [len(prompts), len(label_ids)]."""
+        encoded = self._encode(prompts)
+        out = np.zeros((len(prompts), len(label_ids)), dtype=np.float32)
+        labels = torch.tensor(label_ids, device=self.device)
+        for rows in self._batches([len(e) for e in encoded]):
+            ids, mask = self._pad([encoded[r] for r in rows])
+            if self.is_seq2seq:
+                start = torch.full(
+                    (len(rows), 1), self.model.config.decoder_start_token_id, device=self.device
+                )
+                logits = (
+                    self.model(input_ids=ids, attention_mask=mask, decoder_input_ids=start)
+                    .logits[:, 0]
+                    .float()
+                )
+            else:
+                hidden = self._hidden(ids, mask)
+                last = mask.sum(dim=1) - 1
+                logits = self._project(hidden[torch.arange(len(rows)), last])
+            out[rows] = logits[:, labels].cpu().numpy()
+            if progress:
+                progress(len(rows))
+        return out
+
+    @torch.inference_mode()
+    def continuation_logprobs(
+        self, prompts: list[str], continuations: list[str], progress: Progress | None = None
+    ) -> np.ndarray:
+        """Mean log-probability of each continuation's tokens given its prompt (teacher-forced)."""
+        prefix = self._encode(prompts)
+        suffix = self.tokenizer(continuations, add_special_tokens=False)["input_ids"]
+        if any(not s for s in suffix):
+            raise AdaptError("a continuation (query) tokenised to nothing")
+        out = np.zeros(len(prompts), dtype=np.float32)
+        for rows in self._batches([len(prefix[r]) + len(suffix[r]) for r in range(len(prompts))]):
+            if self.is_seq2seq:
+                ids, mask = self._pad([prefix[r] for r in rows])
+                targets, target_mask = self._pad([suffix[r] for r in rows])
+                logits = self.model(input_ids=ids, attention_mask=mask, labels=targets).logits
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * target_mask
+                means = picked.sum(dim=1) / target_mask.sum(dim=1)
+            else:
+                ids, mask = self._pad([prefix[r] + suffix[r] for r in rows])
+                hidden = self._hidden(ids, mask)
+                means = torch.empty(len(rows), device=self.device)
+                for i, r in enumerate(rows):
+                    start, count = len(prefix[r]), len(suffix[r])
+                    # Position t predicts token t+1: the continuation's predictors end one early.
+                    logits = self._project(hidden[i, start - 1 : start - 1 + count])
+                    target = ids[i, start : start + count]
+                    means[i] = torch.log_softmax(logits, -1).gather(-1, target[:, None]).mean()
+            out[rows] = means.cpu().numpy()
+            if progress:
+                progress(len(rows))
+        return out

@@ -1,0 +1,66 @@
+"""Persistent teacher scores in SQLite, so no prompt is ever scored twice.
+
+A score is keyed by the teacher's fingerprint, the template's digest (text, labels, lengths), the
+query and document ids, their texts' hash and the pair order. Each batch is committed as it is
+scored, so a killed run loses at most the batch in flight; WAL mode lets two runs share one file.
+"""
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    teacher TEXT NOT NULL,
+    template TEXT NOT NULL,
+    query_id TEXT NOT NULL,
+    doc_a TEXT NOT NULL,
+    doc_b TEXT NOT NULL,
+    content TEXT NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (teacher, template, query_id, doc_a, doc_b, content)
+)
+"""
+
+Key = tuple[str, str, str, str, str, str]
+
+
+def content_hash(*texts: str) -> str:
+    """Ids alone are not enough: an edited corpus must not reuse the old document's score."""
+    return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+
+
+class ScoreCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(SCHEMA)
+        self.db.commit()
+
+    def get_many(self, keys: list[Key]) -> dict[Key, float]:
+        found: dict[Key, float] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            clause = " OR ".join(
+                ["(teacher=? AND template=? AND query_id=? AND doc_a=? AND doc_b=? AND content=?)"]
+                * len(chunk)
+            )
+            params = [value for key in chunk for value in key]
+            for row in self.db.execute(f"SELECT * FROM scores WHERE {clause}", params):
+                found[tuple(row[:6])] = row[6]
+        return found
+
+    def put_many(self, items: list[tuple[Key, float]]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*key, float(score)) for key, score in items],
+            )
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()

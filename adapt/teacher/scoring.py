@@ -1,0 +1,172 @@
+"""Pointwise and pairwise teacher scores for (query, document[s]) items, through the cache.
+
+Pointwise: `yes-no` gives logit(pos) - logit(neg) (the log-odds over the two labels);
+`query-likelihood` gives the mean log-probability of the query given the document.
+Pairwise: `ab` gives P(A) over {A, B}; with `both_orders` each pair is also asked swapped and
+P(i > j) = (P_A(i, j) + 1 - P_A(j, i)) / 2, which cancels a constant position bias.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapt.data import Document, Query
+from adapt.teacher.backends import Backend
+from adapt.teacher.cache import Key, ScoreCache, content_hash
+from adapt.teacher.templates import Template
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PairScore:
+    prob: float  # P(first > second), averaged over the orders asked
+    prob_a_forward: float  # P(A) with the first document shown as A
+    prob_a_backward: float | None  # P(A) with the second shown as A; None in one-order mode
+
+
+class TeacherScorer:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ScoreCache,
+        pointwise: Template,
+        pairwise: Template | None = None,
+        both_orders: bool = True,
+        chunk: int = 64,
+    ) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.pointwise = pointwise
+        self.pairwise = pairwise
+        self.both_orders = both_orders
+        self.chunk = chunk
+        tokenizer = backend.tokenizer
+        self.pointwise_labels = pointwise.resolve_labels(tokenizer, pointwise.name)
+        self.pairwise_labels = pairwise.resolve_labels(tokenizer, pairwise.name) if pairwise else []
+
+    def _truncate(self, text: str, limit: int) -> str:
+        tokenizer = self.backend.tokenizer
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        return text if len(ids) <= limit else tokenizer.decode(ids[:limit])
+
+    def _wrap(self, template: Template, prompt: str) -> str:
+        if not template.chat:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.backend.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+
+    def _cached(
+        self,
+        keys: list[Key],
+        compute: Callable[[list[int], Progress | None], np.ndarray],
+        progress: Progress | None,
+    ) -> np.ndarray:
+        """Look every key up; score only the misses, committing each chunk as it completes."""
+        found = self.cache.get_many(keys)
+        scores = np.array([found.get(k, np.nan) for k in keys], dtype=np.float64)
+        if progress:
+            progress(len(found))
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        for start in range(0, len(missing), self.chunk):
+            rows = missing[start : start + self.chunk]
+            values = compute(rows, progress)
+            scores[rows] = values
+            self.cache.put_many([(keys[r], v) for r, v in zip(rows, values)])
+        return scores
+
+    def score_pointwise(
+        self, items: list[tuple[Query, Document]], progress: Progress | None = None
+    ) -> np.ndarray:
+        t = self.pointwise
+        queries = [self._truncate(q.text, t.max_query_tokens) for q, _ in items]
+        docs = [self._truncate(d.full_text, t.max_document_tokens) for _, d in items]
+        keys = [
+            (self.backend.fingerprint, t.digest, q.id, d.id, "", content_hash(q.text, d.full_text))
+            for q, d in items
+        ]
+
+        def compute(rows: list[int], progress: Progress | None) -> np.ndarray:
+            if t.mode == "query-likelihood":
+                prompts = [self._wrap(t, t.template.format(document=docs[r])) for r in rows]
+                continuations = [t.continuation.format(query=queries[r]) for r in rows]
+                return self.backend.continuation_logprobs(prompts, continuations, progress)
+            prompts = [
+                self._wrap(t, t.template.format(query=queries[r], document=docs[r])) for r in rows
+            ]
+            logits = self.backend.label_logits(prompts, self.pointwise_labels, progress)
+            return logits[:, 0] - logits[:, 1]
+
+        return self._cached(keys, compute, progress)
+
+    def score_pairs(
+        self, items: list[tuple[Query, Document, Document]], progress: Progress | None = None
+    ) -> list[PairScore]:
+        """P(first > second | query) for each item, from the A/B prompt."""
+        if self.pairwise is None:
+            raise ValueError("no pairwise template configured")
+        t = self.pairwise
+        asked: list[tuple[Query, Document, Document]] = list(items)
+        if self.both_orders:
+            asked += [(q, b, a) for q, a, b in items]
+        truncated: dict[str, str] = {}
+
+        def text(doc: Document) -> str:
+            if doc.id not in truncated:
+                truncated[doc.id] = self._truncate(doc.full_text, t.max_document_tokens)
+            return truncated[doc.id]
+
+        keys = [
+            (
+                self.backend.fingerprint,
+                t.digest,
+                q.id,
+                a.id,
+                b.id,
+                content_hash(q.text, a.full_text, b.full_text),
+            )
+            for q, a, b in asked
+        ]
+
+        def compute(rows: list[int], progress: Progress | None) -> np.ndarray:
+            prompts = []
+            for r in rows:
+                q, a, b = asked[r]
+                query = self._truncate(q.text, t.max_query_tokens)
+                body = t.template.format(query=query, document_a=text(a), document_b=text(b))
+                prompts.append(self._wrap(t, body))
+            logits = self.backend.label_logits(prompts, self.pairwise_labels, progress)
+            return 1.0 / (1.0 + np.exp(-(logits[:, 0] - logits[:, 1])))
+
+        p_a = self._cached(keys, compute, progress)
+        n = len(items)
+        results = []
+        for i in range(n):
+            if self.both_orders:
+                forward, backward = float(p_a[i]), float(p_a[n + i])
+                results.append(PairScore((forward + 1.0 - backward) / 2.0, forward, backward))
+            else:
+                results.append(PairScore(float(p_a[i]), float(p_a[i]), None))
+        return results
+
+
+def pair_diagnostics(scores: list[PairScore]) -> dict[str, float]:
+    """Position bias and consistency of the A/B teacher, and its disagreement with the pointwise
+    order the pairs were sampled from (the first document is always the pointwise winner)."""
+    if not scores:
+        return {}
+    forward = np.array([s.prob_a_forward for s in scores])
+    result = {
+        "pairs": len(scores),
+        "disagreement_with_pointwise": float(np.mean([s.prob < 0.5 for s in scores])),
+    }
+    backward = [s.prob_a_backward for s in scores if s.prob_a_backward is not None]
+    answers_a = list(forward > 0.5) + [b > 0.5 for b in backward]
+    result["share_answer_a"] = float(np.mean(answers_a))
+    if backward:
+        back = np.array(backward)
+        result["order_agreement"] = float(np.mean((forward > 0.5) == (back < 0.5)))
+    return result

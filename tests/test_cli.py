@@ -1,0 +1,112 @@
+"""The command line as a user runs it: one-line errors with exit code 2, and the stage commands."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def adapt(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "adapt", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+@pytest.mark.parametrize(
+    ("corpus_text", "expected"),
+    [
+        (
+            '{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n',
+            "corpus.jsonl:2: duplicate id 'a'",
+        ),
+        ('{"_id": "a", "text": "x"}\n{oops\n', "corpus.jsonl:2: invalid JSON"),
+    ],
+)
+def test_bad_corpus_fails_in_one_line_with_code_2(tmp_path, corpus_text, expected):
+    (tmp_path / "corpus.jsonl").write_text(corpus_text)
+    (tmp_path / "q.txt").write_text("a query\n")
+    result = adapt(
+        "run",
+        "--corpus",
+        str(tmp_path / "corpus.jsonl"),
+        "--queries",
+        str(tmp_path / "q.txt"),
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # validated before anything was written
+
+
+def test_unknown_teacher_and_template_are_clear(tiny_beir, tmp_path):
+    result = adapt(
+        "run",
+        "--corpus",
+        str(tiny_beir),
+        "--queries",
+        str(tiny_beir),
+        "--pointwise-prompt",
+        "no-such-template",
+        "--run-dir",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 2 and "no such template" in result.stderr
+
+
+def test_unknown_recipe_key(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("[distill]\nlearning_rate = 1\n")
+    result = adapt("run", "--recipe", str(recipe))
+    assert result.returncode == 2 and "unknown setting 'distill.learning_rate'" in result.stderr
+
+
+def test_listing_commands():
+    assert "query-likelihood" in adapt("prompts", "list").stdout
+    assert "qwen2.5-coder-0.5b" in adapt("teachers").stdout
+    assert "{document_a}" in adapt("prompts", "show", "ab").stdout
+
+
+def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
+    index = tmp_path / "index.pt"
+    built = adapt(
+        "index",
+        "--checkpoint",
+        str(tiny_bert),
+        "--corpus",
+        str(tiny_beir),
+        "--out",
+        str(index),
+        "--doc-maxlen",
+        "16",
+    )
+    assert built.returncode == 0, built.stderr
+    one = adapt(
+        "search",
+        "--checkpoint",
+        str(tiny_bert),
+        "--index",
+        str(index),
+        "--query",
+        "sort a list",
+        "--k",
+        "3",
+    )
+    assert one.returncode == 0 and "sort a list" in one.stdout
+    run_file = tmp_path / "run.trec"
+    batch = adapt(
+        "search",
+        "--checkpoint",
+        str(tiny_bert),
+        "--index",
+        str(index),
+        "--queries",
+        str(tiny_beir),
+        "--out",
+        str(run_file),
+    )
+    assert batch.returncode == 0, batch.stderr
+    assert len(run_file.read_text().splitlines()) == 4 * 8
+    evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
+    assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout

@@ -1,0 +1,39 @@
+"""Recipes override defaults, flags override recipes, and typos are refused."""
+
+import pytest
+
+from adapt.config import load_config
+from adapt.errors import InputError
+
+
+def test_defaults_are_the_papers():
+    config = load_config()
+    assert (config.distill.delta, config.distill.n_pairs, config.distill.lambda_pair) == (
+        10,
+        50,
+        3.0,
+    )
+    assert (config.student.dim, config.student.query_maxlen, config.distill.lr) == (128, 32, 1e-5)
+
+
+def test_recipe_then_flags(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('iterations = 3\n[data]\ncorpus = "c"\n[distill]\nlr = 1\n')
+    config = load_config(recipe, {"distill.lr": 0.5, "teacher.model": None})
+    assert config.iterations == 3 and config.distill.lr == 0.5
+    assert config.data.corpus == str(tmp_path / "c")  # relative to the recipe
+    assert config.teacher.model == "qwen2.5-coder-0.5b"
+
+
+def test_wrong_type_is_refused(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('iterations = "two"\n')
+    with pytest.raises(InputError, match="'iterations' must be"):
+        load_config(recipe)
+
+
+def test_shipped_recipes_load():
+    from pathlib import Path
+
+    for recipe in Path(__file__).parents[1].glob("recipes/*.toml"):
+        load_config(recipe)

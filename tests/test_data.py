@@ -1,0 +1,89 @@
+"""Readers accept the formats users have and reject malformed input with file:line errors."""
+
+import json
+
+import pytest
+
+from adapt.data import check_qrels, read_corpus, read_qrels, read_queries
+from adapt.errors import InputError
+
+
+def test_beir_folder_reads_corpus_queries_and_split(tiny_beir):
+    docs = read_corpus(tiny_beir)
+    assert [d.id for d in docs][:2] == ["d1", "d2"]
+    assert [q.id for q in read_queries(tiny_beir, "train")] == ["q1", "q2"]
+
+
+def test_tsv_corpus_with_and_without_title(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_text("a\tTitle\tbody text\nb\tplain text\n")
+    docs = read_corpus(path)
+    assert docs[0].full_text == "Title. body text"
+    assert docs[1].full_text == "plain text"
+
+
+def test_plain_text_queries_get_ids(tmp_path):
+    path = tmp_path / "q.txt"
+    path.write_text("first query\n\nsecond query\n")
+    assert [(q.id, q.text) for q in read_queries(path)] == [
+        ("q1", "first query"),
+        ("q2", "second query"),
+    ]
+
+
+def test_bom_and_crlf_are_accepted(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"_id": "a", "text": "x"}).encode() + b"\r\n")
+    assert read_corpus(path)[0].id == "a"
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "line"),
+    [
+        (b'{"_id": "a", "text": "x"}\n{not json\n', "invalid JSON", 2),
+        (b'{"_id": "a"}\n', "missing string field 'text'", 1),
+        (b'{"text": "x"}\n', "missing string field '_id'", 1),
+        (b'{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n', "duplicate id 'a'", 2),
+        (b"", "file is empty", None),
+        (b'{"_id": "a", "text": "x"}\n{"_id": "b", "text": "\xff"}\n', "not UTF-8", 2),
+        (b'["a", "b"]\n', "expected a JSON object", 1),
+    ],
+)
+def test_malformed_corpus_names_file_and_line(tmp_path, content, message, line):
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_corpus(path)
+    assert message in str(caught.value)
+    assert caught.value.line == line
+    assert str(path) in str(caught.value)
+
+
+def test_tsv_with_wrong_field_count(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text("q1\tok\nq2\n")
+    with pytest.raises(InputError, match=r"q.tsv:2: expected id<TAB>text"):
+        read_queries(path)
+
+
+def test_qrels_beir_and_trec_formats(tmp_path):
+    beir = tmp_path / "a.tsv"
+    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\n")
+    trec = tmp_path / "b.txt"
+    trec.write_text("q1 0 d1 2\n")
+    assert read_qrels(beir) == read_qrels(trec) == {"q1": {"d1": 2}}
+
+
+def test_qrels_with_non_integer_grade(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text("q1\td1\thigh\n")
+    with pytest.raises(InputError, match="q.tsv:1: relevance must be an integer"):
+        read_qrels(path)
+
+
+def test_qrels_naming_unknown_document_is_refused(tiny_beir):
+    qrels = {"q1": {"nope": 1}}
+    with pytest.raises(InputError, match="unknown document 'nope'"):
+        check_qrels(
+            tiny_beir / "qrels/test.tsv", qrels, read_queries(tiny_beir), read_corpus(tiny_beir)
+        )

@@ -1,0 +1,96 @@
+"""`adapt run` end to end on tiny real models: stages, report, resume, changed configs."""
+
+import json
+
+import pytest
+from rich.console import Console
+
+from adapt import pipeline
+from adapt.config import load_config
+from adapt.errors import AdaptError
+
+
+def _config(tiny_beir, tiny_bert, **distill):
+    return load_config(
+        None,
+        {
+            "data.corpus": str(tiny_beir),
+            "data.queries": str(tiny_beir),
+            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
+            "student.model": str(tiny_bert),
+            "student.dim": 16,
+            "student.doc_maxlen": 16,
+            "student.eval_doc_maxlen": 16,
+            "student.query_maxlen": 12,
+            "teacher.model": "smollm2-135m",
+            "teacher.pointwise_prompt": "query-likelihood",
+            "teacher.pairwise_prompt": "ab",
+            "iterations": 2,
+            "distill.top_k": 3,
+            "distill.nway": 3,
+            "distill.n_pairs": 2,
+            "distill.delta": 3,
+            "distill.batch_size": 2,
+            "distill.lr": 1e-3,
+            **{f"distill.{k}": v for k, v in distill.items()},
+        },
+    )
+
+
+def test_run_writes_every_stage_and_a_report_then_resumes(tiny_beir, tiny_bert, tmp_path):
+    run_dir = tmp_path / "run"
+    console = Console(quiet=True)
+    summary = pipeline.run(_config(tiny_beir, tiny_bert), run_dir, console)
+    for name in [
+        "iter-0/checkpoint",
+        "iter-0/eval.json",
+        "iter-1/candidates.jsonl",
+        "iter-1/pointwise.jsonl",
+        "iter-1/pairs.jsonl",
+        "iter-1/checkpoint",
+        "iter-2/checkpoint",
+        "iter-2/eval.json",
+        "report.md",
+        "config.toml",
+    ]:
+        assert (run_dir / name).exists(), name
+    evaluated = [r["iteration"] for r in summary["iterations"] if "metrics" in r]
+    assert evaluated == [0, 1, 2]
+    assert "order_agreement" in summary["iterations"][1]["teacher_diagnostics"]
+    pairs = [json.loads(line) for line in (run_dir / "iter-1/pairs.jsonl").read_text().splitlines()]
+    assert all(j - i < 3 for r in pairs for i, j, *_ in r["pairs"])
+
+    # Iteration 2 re-scored only candidates the cache did not hold.
+    from adapt.teacher.cache import ScoreCache
+
+    stored = len(ScoreCache(run_dir / "teacher-cache.sqlite"))
+    n_candidates = sum(
+        len(json.loads(line)["hits"])
+        for i in (1, 2)
+        for line in (run_dir / f"iter-{i}/candidates.jsonl").read_text().splitlines()
+    )
+    assert stored < n_candidates + 4 * 2 * 2 * 2  # pointwise + both-order pairs, with reuse
+
+    # Rerunning the same command does no stage again.
+    stages = (run_dir / "stages.json").read_text()
+    mtime = (run_dir / "iter-2/checkpoint/model.safetensors").stat().st_mtime
+    pipeline.run(_config(tiny_beir, tiny_bert), run_dir, console)
+    assert (run_dir / "stages.json").read_text() == stages
+    assert (run_dir / "iter-2/checkpoint/model.safetensors").stat().st_mtime == mtime
+
+
+def test_changed_config_is_refused_unless_forced(tiny_beir, tiny_bert, tmp_path):
+    run_dir = tmp_path / "run"
+    console = Console(quiet=True)
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations = 1
+    pipeline.run(config, run_dir, console)
+    changed = _config(tiny_beir, tiny_bert, lr=5e-4)
+    changed.iterations = 1
+    with pytest.raises(AdaptError, match=r"config differs from the run's \(distill.lr\)"):
+        pipeline.run(changed, run_dir, console)
+    before = (run_dir / "iter-1/pointwise.jsonl").stat().st_mtime
+    pipeline.run(changed, run_dir, console, force=True)
+    # Only the stages downstream of the change ran again: teacher scores were kept.
+    assert (run_dir / "iter-1/pointwise.jsonl").stat().st_mtime == before
+    assert json.loads((run_dir / "config.json").read_text())["distill"]["lr"] == 5e-4
