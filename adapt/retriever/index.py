@@ -7,13 +7,16 @@ time; `max_block_elements` bounds that work buffer regardless of corpus size.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from rich.progress import Progress
 
 from adapt.data import Document, Query
 from adapt.errors import AdaptError
 from adapt.retriever.colbert import ColBERT, maxsim
+
+if TYPE_CHECKING:  # rich is only needed by callers that show progress
+    from rich.progress import Progress
 
 Ranking = dict[str, list[tuple[str, float]]]
 """query id -> [(document id, score)] best first."""
@@ -32,7 +35,7 @@ class ExactIndex:
         docs: list[Document],
         maxlen: int,
         batch_size: int = 32,
-        progress: Progress | None = None,
+        progress: "Progress | None" = None,
     ) -> "ExactIndex":
         if not docs:
             raise AdaptError("cannot index an empty corpus")
@@ -56,7 +59,7 @@ class ExactIndex:
         k: int,
         batch_size: int = 32,
         max_block_elements: int = 1 << 26,
-        progress: Progress | None = None,
+        progress: "Progress | None" = None,
     ) -> Ranking:
         k = min(k, len(self.doc_ids))
         results: Ranking = {}
