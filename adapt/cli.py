@@ -230,6 +230,50 @@ def score(
     console.print(f"scored {len(items)} pairs into {out} (cache: {cache})")
 
 
+@app.command("train")
+def train_command(
+    checkpoint: Annotated[str, Opt(help="student to start from (checkpoint or built-in)")],
+    pointwise: Annotated[Path, Opt(help="pointwise.jsonl (adapt score / a run's iter-N)")],
+    pairs: Annotated[Path, Opt(help="pairs.jsonl of a run's iter-N")],
+    corpus: Annotated[Path, Opt()],
+    queries: Annotated[Path, Opt()],
+    out: Annotated[Path, Opt(help="folder for the trained checkpoint")],
+    recipe: Annotated[Path | None, Opt(help="recipe whose [distill] settings to use")] = None,
+) -> None:
+    """Train a student on stored teacher targets (one iteration's training stage)."""
+    from adapt.config import load_config
+    from adapt.data import read_corpus, read_queries
+    from adapt.distill.train import load_examples, train
+    from adapt.io import read_jsonl
+    from adapt.retriever.colbert import ColBERT
+
+    _quiet_transformers()
+    config = load_config(recipe)
+    d = config.distill
+    examples = load_examples(
+        read_jsonl(pointwise),
+        read_jsonl(pairs),
+        {q.id: q for q in read_queries(queries)},
+        {doc.id: doc for doc in read_corpus(corpus)},
+        d.nway,
+    )
+    if not examples:
+        raise AdaptError(f"{pairs}: no query with two or more candidates to train on")
+    model = ColBERT.load(
+        checkpoint, config.student.dim, config.student.query_maxlen, config.student.doc_maxlen
+    )
+    log = train(
+        model,
+        examples,
+        d,
+        config.student.doc_maxlen,
+        d.seed,
+        lambda row: console.print(f"step {row['step']}: loss {row['loss']:.4f}"),
+    )
+    model.save(out)
+    console.print(f"trained {len(log)} steps on {len(examples)} queries; saved {out}")
+
+
 @app.command()
 def report(runs: Annotated[list[Path], typer.Argument(help="one or more run directories")]) -> None:
     """Rebuild a run's report; with several runs, compare their metrics side by side."""

@@ -23,7 +23,7 @@ from adapt import report
 from adapt.config import Config
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill.sampling import sample_pairs
-from adapt.distill.train import Example, train
+from adapt.distill.train import load_examples, train
 from adapt.errors import AdaptError
 from adapt.evaluate import per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json, write_jsonl
@@ -328,23 +328,13 @@ class Pipeline:
         start = time.time()
         d = self.config.distill
         folder = self.path / f"iter-{iteration}"
-        pointwise = {r["query_id"]: r for r in read_jsonl(folder / "pointwise.jsonl")}
-        queries = {q.id: q for q in self.inputs.queries}
-        docs = self.inputs.doc_by_id
-        examples = []
-        for r in read_jsonl(folder / "pairs.jsonl"):
-            point = pointwise[r["query_id"]]
-            n = min(d.nway, len(point["docs"]))
-            if n < 2:
-                continue  # nothing to distil from a single candidate
-            examples.append(
-                Example(
-                    queries[r["query_id"]],
-                    [docs[x] for x in point["docs"][:n]],
-                    point["scores"][:n],
-                    [(p[0], p[1], p[2]) for p in r["pairs"]],
-                )
-            )
+        examples = load_examples(
+            read_jsonl(folder / "pointwise.jsonl"),
+            read_jsonl(folder / "pairs.jsonl"),
+            {q.id: q for q in self.inputs.queries},
+            self.inputs.doc_by_id,
+            d.nway,
+        )
         if not examples:
             raise AdaptError("no query has two or more candidates to train on")
         model = self.student(iteration - 1)

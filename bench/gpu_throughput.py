@@ -131,9 +131,9 @@ def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
             [float(-j) for j in range(64)],
             [(j, j + 1, 0.7) for j in range(50)],
         )
-        for i in range(32)
+        for i in range(8)
     ]
-    distill = DistillConfig(batch_size=32, epochs=1, lr=1e-5)
+    distill = DistillConfig(batch_size=8, epochs=1, lr=1e-5)
 
     def step() -> None:
         train(model, examples, distill, doc_maxlen=180, seed=0)
@@ -150,8 +150,8 @@ def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
     index.groups = [(r.to(DEVICE), e.to(DEVICE), m.to(DEVICE)) for r, e, m in index.groups]
     search_s = timed(lambda: index.search(model, queries, k=100, batch_size=128))
     return [
-        f"| train step (32 queries x 64 passages x 180 tokens, bf16 autocast) | {seconds:.2f} s"
-        f" ({32 / seconds:.0f} queries/s) |",
+        f"| train step (8 queries x 64 passages x 180 tokens, bf16 autocast) | {seconds:.2f} s"
+        f" ({8 / seconds:.0f} queries/s) |",
         f"| index {n_docs} passages (300 tokens) | {n_docs / index_s:.0f} passages/s |",
         f"| exact search, {n_queries} queries over {n_docs} passages, top-100 | "
         f"{n_queries / search_s:.0f} queries/s |",

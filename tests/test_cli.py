@@ -110,3 +110,37 @@ def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
     assert len(run_file.read_text().splitlines()) == 4 * 8
     evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
     assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout
+
+
+def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
+    pointwise = tmp_path / "pointwise.jsonl"
+    pointwise.write_text(
+        '{"query_id": "q3", "docs": ["d4", "d1", "d2"], "scores": [2.0, 0.5, -1]}\n'
+    )
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"query_id": "q3", "pairs": [[0, 1, 0.9], [1, 2, 0.7]]}\n')
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        "[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\n"
+        "[distill]\nbatch_size = 1\nlr = 0.001\n"
+    )
+    result = adapt(
+        "train",
+        "--checkpoint",
+        str(tiny_bert),
+        "--pointwise",
+        str(pointwise),
+        "--pairs",
+        str(pairs),
+        "--corpus",
+        str(tiny_beir),
+        "--queries",
+        str(tiny_beir),
+        "--out",
+        str(tmp_path / "ckpt"),
+        "--recipe",
+        str(recipe),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file()
+    assert "step 1: loss" in result.stderr

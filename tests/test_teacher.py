@@ -97,3 +97,21 @@ def test_instructions_inside_documents_cannot_change_parsing(smol_backend, tmp_p
     [score] = scorer.score_pairs([(QUERY, injected, DOCS[0])])
     assert 0.0 < score.prob < 1.0
     assert 0.0 < score.prob_a_forward < 1.0 and 0.0 < score.prob_a_backward < 1.0
+
+
+def test_shared_document_prefix_gives_the_same_scores(smol_backend):
+    """Query likelihood encodes a document once for all its queries; the scores must equal
+    scoring every (document, query) prompt on its own."""
+    paris = "Passage: Paris is the capital and largest city of France.\nQuestion:"
+    owls = "Passage: Owls hunt small mammals at night.\nQuestion:"
+    prompts = [paris, paris, owls, paris, "Passage: tea\nQuestion:"]
+    queries = [
+        " What is the capital of France?",
+        " How do owls hunt?",
+        " How do owls hunt?",
+        " Which river runs through the largest French city?",
+        " Is tea green?",
+    ]
+    together = smol_backend.continuation_logprobs(prompts, queries)
+    alone = [smol_backend.continuation_logprobs([p], [q])[0] for p, q in zip(prompts, queries)]
+    assert np.allclose(together, alone, atol=1e-4)

@@ -24,6 +24,33 @@ class Example:
     positive: int | None = None  # index of a labelled relevant passage, when labels exist
 
 
+def load_examples(
+    pointwise: list[dict],
+    pairs: list[dict],
+    queries: dict[str, Query],
+    docs: dict[str, Document],
+    nway: int,
+) -> list[Example]:
+    """Examples from a stage's `pointwise.jsonl` and `pairs.jsonl` rows: each query's `nway`
+    teacher-best passages with their scores and the pair targets among them."""
+    by_query = {row["query_id"]: row for row in pointwise}
+    examples = []
+    for row in pairs:
+        point = by_query[row["query_id"]]
+        n = min(nway, len(point["docs"]))
+        if n < 2:
+            continue  # nothing to distil from a single candidate
+        examples.append(
+            Example(
+                queries[row["query_id"]],
+                [docs[d] for d in point["docs"][:n]],
+                point["scores"][:n],
+                [(p[0], p[1], p[2]) for p in row["pairs"] if p[1] < n],
+            )
+        )
+    return examples
+
+
 def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
     n = max(len(e.docs) for e in batch)
     p = max(1, max(len(e.pairs) for e in batch))

@@ -192,31 +192,84 @@ class TransformersBackend:
     def continuation_logprobs(
         self, prompts: list[str], continuations: list[str], progress: Progress | None = None
     ) -> np.ndarray:
-        """Mean log-probability of each continuation's tokens given its prompt (teacher-forced)."""
+        """Mean log-probability of each continuation's tokens given its prompt (teacher-forced).
+
+        Query likelihood puts the document first, so every query scored against one document
+        shares its prompt. A causal model encodes each shared prompt once and scores all of its
+        continuations against the cached keys and values: the cost becomes (documents x document
+        length) + (pairs x query length) instead of pairs x (document + query length).
+        """
         prefix = self._encode(prompts)
         suffix = self.tokenizer(continuations, add_special_tokens=False)["input_ids"]
         if any(not s for s in suffix):
             raise AdaptError("a continuation (query) tokenised to nothing")
         out = np.zeros(len(prompts), dtype=np.float32)
-        for rows in self._batches([len(prefix[r]) + len(suffix[r]) for r in range(len(prompts))]):
-            if self.is_seq2seq:
-                ids, mask = self._pad([prefix[r] for r in rows])
-                targets, target_mask = self._pad([suffix[r] for r in rows])
-                logits = self.model(input_ids=ids, attention_mask=mask, labels=targets).logits
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * target_mask
-                means = picked.sum(dim=1) / target_mask.sum(dim=1)
-            else:
-                ids, mask = self._pad([prefix[r] + suffix[r] for r in rows])
-                hidden = self._hidden(ids, mask)
-                means = torch.empty(len(rows), device=self.device)
-                for i, r in enumerate(rows):
-                    start, count = len(prefix[r]), len(suffix[r])
-                    # Position t predicts token t+1: the continuation's predictors end one early.
-                    logits = self._project(hidden[i, start - 1 : start - 1 + count])
-                    target = ids[i, start : start + count]
-                    means[i] = torch.log_softmax(logits, -1).gather(-1, target[:, None]).mean()
-            out[rows] = means.cpu().numpy()
+        groups: dict[str, list[int]] = {}
+        for row, prompt in enumerate(prompts):
+            groups.setdefault(prompt, []).append(row)
+        shared = [rows for rows in groups.values() if len(rows) > 1 and not self.is_seq2seq]
+        single = [rows[0] for rows in groups.values() if len(rows) == 1 or self.is_seq2seq]
+        single += [
+            r for rows in groups.values() if len(rows) > 1 and self.is_seq2seq for r in rows[1:]
+        ]
+        for rows in shared:
+            for start in range(0, len(rows), self.batch_size * 4):
+                chunk = rows[start : start + self.batch_size * 4]
+                out[chunk] = self._shared_prefix(prefix[chunk[0]], [suffix[r] for r in chunk])
+                if progress:
+                    progress(len(chunk))
+        lengths = [len(prefix[r]) + len(suffix[r]) for r in single]
+        for batch in self._batches(lengths):
+            rows = [single[b] for b in batch]
+            out[rows] = self._independent(rows, prefix, suffix)
             if progress:
                 progress(len(rows))
         return out
+
+    def _shared_prefix(self, prefix: list[int], suffixes: list[list[int]]) -> np.ndarray:
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        encoded = self.model.base_model(
+            input_ids=torch.tensor([prefix], device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        last_prefix = encoded[0][0, -1]  # predicts each continuation's first token
+        cache.batch_repeat_interleave(len(suffixes))
+        ids, mask = self._pad(suffixes)
+        full_mask = torch.cat(
+            [torch.ones(len(suffixes), len(prefix), dtype=mask.dtype, device=self.device), mask],
+            dim=1,
+        )
+        hidden = self.model.base_model(
+            input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True
+        )[0]
+        means = []
+        for i, tokens in enumerate(suffixes):
+            predictors = torch.cat([last_prefix[None], hidden[i, : len(tokens) - 1]])
+            logprobs = torch.log_softmax(self._project(predictors), -1)
+            target = torch.tensor(tokens, device=self.device)[:, None]
+            means.append(logprobs.gather(-1, target).mean())
+        return torch.stack(means).cpu().numpy()
+
+    def _independent(
+        self, rows: list[int], prefix: list[list[int]], suffix: list[list[int]]
+    ) -> np.ndarray:
+        if self.is_seq2seq:
+            ids, mask = self._pad([prefix[r] for r in rows])
+            targets, target_mask = self._pad([suffix[r] for r in rows])
+            logits = self.model(input_ids=ids, attention_mask=mask, labels=targets).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * target_mask
+            return (picked.sum(dim=1) / target_mask.sum(dim=1)).cpu().numpy()
+        ids, mask = self._pad([prefix[r] + suffix[r] for r in rows])
+        hidden = self._hidden(ids, mask)
+        means = torch.empty(len(rows), device=self.device)
+        for i, r in enumerate(rows):
+            start, count = len(prefix[r]), len(suffix[r])
+            # Position t predicts token t+1: the continuation's predictors end one early.
+            logits = self._project(hidden[i, start - 1 : start - 1 + count])
+            target = ids[i, start : start + count]
+            means[i] = torch.log_softmax(logits, -1).gather(-1, target[:, None]).mean()
+        return means.cpu().numpy()
