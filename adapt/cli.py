@@ -196,7 +196,7 @@ def score(
     from adapt.pipeline import make_progress
     from adapt.teacher.backends import TransformersBackend
     from adapt.teacher.cache import ScoreCache
-    from adapt.teacher.scoring import TeacherScorer
+    from adapt.teacher.scoring import TeacherScorer, teacher_sorted
     from adapt.teacher.templates import load_template
 
     _quiet_transformers()
@@ -214,18 +214,7 @@ def score(
     with make_progress(console) as progress:
         task = progress.add_task("teacher: pointwise", total=len(items))
         scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
-    cursor, out_rows = 0, []
-    for r in rows:
-        ids = [d for d, *_ in r["hits"]]
-        pairs = sorted(zip(ids, scores[cursor : cursor + len(ids)]), key=lambda p: -p[1])
-        out_rows.append(
-            {
-                "query_id": r["query_id"],
-                "docs": [d for d, _ in pairs],
-                "scores": [float(s) for _, s in pairs],
-            }
-        )
-        cursor += len(ids)
+    out_rows = teacher_sorted(rows, scores)
     write_jsonl(out, out_rows)
     console.print(f"scored {len(items)} pairs into {out} (cache: {cache})")
 

@@ -12,6 +12,7 @@ Layout of a run directory:
 import random
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from adapt.io import read_json, read_jsonl, write_json, write_jsonl
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex, Ranking
 from adapt.rundir import RunDir
+from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.templates import load_template
 
 FROM_POINTWISE = "from-pointwise"
@@ -43,7 +45,7 @@ class Inputs:
     eval_queries: list[Query] = field(default_factory=list)
     qrels: Qrels | None = None
 
-    @property
+    @cached_property
     def doc_by_id(self) -> dict[str, Document]:
         return {d.id: d for d in self.docs}
 
@@ -88,6 +90,7 @@ class Pipeline:
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
         self._scorer = None
+        self._student: tuple[int, ColBERT] | None = None
         self.timings: dict[str, float] = (
             read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
         )
@@ -128,10 +131,13 @@ class Pipeline:
         return self._scorer
 
     def student(self, iteration: int) -> ColBERT:
-        s = self.config.student
-        return ColBERT.load(
-            str(self.path / f"iter-{iteration}" / "checkpoint"), s.dim, s.query_maxlen, s.doc_maxlen
-        )
+        """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""
+        if self._student is None or self._student[0] != iteration:
+            s = self.config.student
+            path = self.path / f"iter-{iteration}" / "checkpoint"
+            model = ColBERT.load(str(path), s.dim, s.query_maxlen, s.doc_maxlen)
+            self._student = (iteration, model)
+        return self._student[1]
 
     # -- stages ----------------------------------------------------------------------------
 
@@ -235,21 +241,7 @@ class Pipeline:
         with make_progress(self.console) as progress:
             task = progress.add_task("teacher: pointwise", total=len(items))
             scores = self.scorer().score_pointwise(items, lambda n: progress.advance(task, n))
-        records, cursor = [], 0
-        for r in rows:
-            n = len(r["hits"])
-            scored = sorted(
-                zip((d for d, _ in r["hits"]), scores[cursor : cursor + n]),
-                key=lambda pair: -pair[1],
-            )
-            records.append(
-                {
-                    "query_id": r["query_id"],
-                    "docs": [d for d, _ in scored],
-                    "scores": [float(s) for _, s in scored],
-                }
-            )
-            cursor += n
+        records = teacher_sorted(rows, scores)
         write_jsonl(out, records)
         self.run.mark(out, fp)
         self._timed(f"iter-{iteration}/pointwise", start)
@@ -337,7 +329,11 @@ class Pipeline:
         )
         if not examples:
             raise AdaptError("no query has two or more candidates to train on")
-        model = self.student(iteration - 1)
+        s = self.config.student
+        start_from = self.path / f"iter-{iteration - 1}" / "checkpoint"
+        model = ColBERT.load(
+            str(start_from), s.dim, s.query_maxlen, s.doc_maxlen
+        )  # trained in place
         log: list[dict] = []
         with make_progress(self.console) as progress:
             steps = -(-len(examples) // d.batch_size) * d.epochs

@@ -64,13 +64,19 @@ class TeacherScorer:
         keys: list[Key],
         compute: Callable[[list[int], Progress | None], np.ndarray],
         progress: Progress | None,
+        group_by: list[str] | None = None,
     ) -> np.ndarray:
-        """Look every key up; score only the misses, committing each chunk as it completes."""
+        """Look every key up; score only the misses, committing each chunk as it completes.
+
+        `group_by` orders the misses so that items sharing a prompt prefix land in one chunk,
+        where the backend can encode that prefix once."""
         found = self.cache.get_many(keys)
         scores = np.array([found.get(k, np.nan) for k in keys], dtype=np.float64)
         if progress:
             progress(len(found))
         missing = [i for i, k in enumerate(keys) if k not in found]
+        if group_by is not None:
+            missing.sort(key=lambda i: group_by[i])
         for start in range(0, len(missing), self.chunk):
             rows = missing[start : start + self.chunk]
             values = compute(rows, progress)
@@ -100,7 +106,8 @@ class TeacherScorer:
             logits = self.backend.label_logits(prompts, self.pointwise_labels, progress)
             return logits[:, 0] - logits[:, 1]
 
-        return self._cached(keys, compute, progress)
+        group_by = docs if t.mode == "query-likelihood" else None
+        return self._cached(keys, compute, progress, group_by)
 
     def score_pairs(
         self, items: list[tuple[Query, Document, Document]], progress: Progress | None = None
@@ -151,6 +158,24 @@ class TeacherScorer:
             else:
                 results.append(PairScore(float(p_a[i]), float(p_a[i]), None))
         return results
+
+
+def teacher_sorted(rows: list[dict], scores: np.ndarray) -> list[dict]:
+    """Candidate rows ({query_id, hits: [[doc_id, ...], ...]}) with the flat `scores` of their
+    hits, re-sorted best first by the teacher: the `pointwise.jsonl` record."""
+    records, cursor = [], 0
+    for row in rows:
+        ids = [hit[0] for hit in row["hits"]]
+        ranked = sorted(zip(ids, scores[cursor : cursor + len(ids)]), key=lambda p: -p[1])
+        records.append(
+            {
+                "query_id": row["query_id"],
+                "docs": [d for d, _ in ranked],
+                "scores": [float(v) for _, v in ranked],
+            }
+        )
+        cursor += len(ids)
+    return records
 
 
 def pair_diagnostics(scores: list[PairScore]) -> dict[str, float]:
