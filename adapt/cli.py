@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from adapt.errors import AdaptError
 
@@ -294,7 +294,7 @@ def teachers() -> None:
     """The built-in offline models, their sizes and the packages they come from."""
     from adapt.hub import BUILTINS
 
-    table = Table("name", "role", "model", "from PyPI package(s)")
+    table = Table(Column("name", no_wrap=True), "role", "model", "from PyPI package(s)")
     for model in BUILTINS.values():
         table.add_row(model.name, model.role, model.description, model.source)
     Console().print(table)
@@ -305,7 +305,14 @@ def prompts_list() -> None:
     """Built-in prompt templates."""
     from adapt.teacher.templates import available, load_template
 
-    table = Table("name", "kind", "mode", "chat", "labels", "description")
+    table = Table(
+        Column("name", no_wrap=True),
+        "kind",
+        Column("mode", no_wrap=True),
+        "chat",
+        "labels",
+        "description",
+    )
     for name in available():
         t = load_template(name)
         table.add_row(

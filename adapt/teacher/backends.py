@@ -8,6 +8,7 @@ cannot change how a score is parsed.
 """
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -230,10 +231,14 @@ class TransformersBackend:
         from transformers import DynamicCache
 
         cache = DynamicCache()
+        # transformers 5 renamed `past_key_values` to `cache` (the old name goes in 5.40).
+        name = (
+            "cache"
+            if "cache" in inspect.signature(self.model.base_model.forward).parameters
+            else "past_key_values"
+        )
         encoded = self.model.base_model(
-            input_ids=torch.tensor([prefix], device=self.device),
-            past_key_values=cache,
-            use_cache=True,
+            input_ids=torch.tensor([prefix], device=self.device), use_cache=True, **{name: cache}
         )
         last_prefix = encoded[0][0, -1]  # predicts each continuation's first token
         cache.batch_repeat_interleave(len(suffixes))
@@ -243,7 +248,7 @@ class TransformersBackend:
             dim=1,
         )
         hidden = self.model.base_model(
-            input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True
+            input_ids=ids, attention_mask=full_mask, use_cache=True, **{name: cache}
         )[0]
         means = []
         for i, tokens in enumerate(suffixes):
