@@ -115,3 +115,37 @@ def test_shared_document_prefix_gives_the_same_scores(smol_backend):
     together = smol_backend.continuation_logprobs(prompts, queries)
     alone = [smol_backend.continuation_logprobs([p], [q])[0] for p, q in zip(prompts, queries)]
     assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_seq2seq_teacher_scores_labels_and_likelihoods(tiny_bert, tmp_path):
+    """The encoder-decoder path (flan-t5's) on a tiny T5 built here with the tiny vocabulary:
+    labels are read at the decoder's first position, query likelihood is teacher-forced, and
+    batching changes nothing."""
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    from adapt.teacher.backends import TransformersBackend
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    T5ForConditionalGeneration(config).save_pretrained(tmp_path / "t5")
+    tokenizer.save_pretrained(tmp_path / "t5")
+    backend = TransformersBackend(str(tmp_path / "t5"), batch_size=2)
+    assert backend.is_seq2seq
+    prompts = ["why is a list a list", "how do i sort a dict by key value", "read a file"]
+    labels = [tokenizer.convert_tokens_to_ids("why"), tokenizer.convert_tokens_to_ids("how")]
+    together = backend.label_logits(prompts, labels)
+    alone = np.concatenate([backend.label_logits([p], labels) for p in prompts])
+    assert together.shape == (3, 2) and np.allclose(together, alone, atol=1e-5)
+    queries = [" sort a list", " read a file", " install a package with pip"]
+    together = backend.continuation_logprobs(prompts, queries)
+    alone = [backend.continuation_logprobs([p], [q])[0] for p, q in zip(prompts, queries)]
+    assert np.allclose(together, alone, atol=1e-5) and np.all(together < 0)
