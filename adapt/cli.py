@@ -216,7 +216,10 @@ def score(
         scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
     out_rows = teacher_sorted(rows, scores)
     write_jsonl(out, out_rows)
-    console.print(f"scored {len(items)} pairs into {out} (cache: {cache})")
+    console.print(
+        f"scored {len(items)} pairs into {out}: {scorer.computed} new, "
+        f"{scorer.reused} from the cache {cache}"
+    )
 
 
 @app.command("train")

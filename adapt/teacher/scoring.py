@@ -42,6 +42,8 @@ class TeacherScorer:
         self.pairwise = pairwise
         self.both_orders = both_orders
         self.chunk = chunk
+        self.computed = 0  # prompts scored by the model in this process
+        self.reused = 0  # prompts answered from the cache
         tokenizer = backend.tokenizer
         self.pointwise_labels = pointwise.resolve_labels(tokenizer, pointwise.name)
         self.pairwise_labels = pairwise.resolve_labels(tokenizer, pairwise.name) if pairwise else []
@@ -75,6 +77,7 @@ class TeacherScorer:
         if progress:
             progress(len(found))
         missing = [i for i, k in enumerate(keys) if k not in found]
+        self.reused += len(keys) - len(missing)
         if group_by is not None:
             missing.sort(key=lambda i: group_by[i])
         for start in range(0, len(missing), self.chunk):
@@ -82,6 +85,7 @@ class TeacherScorer:
             values = compute(rows, progress)
             scores[rows] = values
             self.cache.put_many([(keys[r], v) for r, v in zip(rows, values)])
+            self.computed += len(rows)
         return scores
 
     def score_pointwise(
