@@ -67,6 +67,7 @@ def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBacken
     backend.batch_size = batch_size
     backend.tokenizer = tokenizer
     backend.is_seq2seq = False
+    backend.share_prefixes = False  # adapt's choice on a GPU; bench_shared_prefix turns it on
     backend.fingerprint = name
     with torch.device(DEVICE):
         backend.model = Qwen2ForCausalLM(config).to(torch.bfloat16).eval()
@@ -111,6 +112,38 @@ def bench_teachers(tokenizer, n_prompts: int, shapes: list[str]) -> list[str]:
             f"| {name} | {params:.2f}B | {tokens:.0f} | {n_prompts / ql:.0f} | "
             f"{n_prompts / yn:.0f} |"
         )
+        del backend
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def bench_shared_prefix(tokenizer, shapes: list[str], passages: int, per_passage: int) -> list[str]:
+    """Query likelihood where each passage was retrieved by `per_passage` queries: one pass per
+    (query, passage) against one pass per passage plus the queries on its cached prefix."""
+    prompts, queries = [], []
+    for i in range(passages):
+        instruction = "Please write a question based on this passage."
+        prompt = f"Passage: {text(150, i)} {i}\n{instruction}\nQuestion:"
+        for j in range(per_passage):
+            prompts.append(prompt)
+            queries.append(f" {text(12, i + j)} {j}")
+    prefix = [tokenizer(p)["input_ids"] for p in prompts]
+    suffix = [tokenizer(q, add_special_tokens=False)["input_ids"] for q in queries]
+    rows = []
+    for name in shapes:
+        backend = teacher_backend(name, tokenizer, batch_size=64)
+        backend.share_prefixes = True
+        shared = timed(lambda b=backend: b.continuation_logprobs(prompts, queries))
+
+        @torch.inference_mode()
+        def independent(b=backend) -> None:
+            for batch in b._batches([len(p) + len(s) for p, s in zip(prefix, suffix)]):
+                b._independent(batch, prefix, suffix)
+
+        alone = timed(independent)
+        n = len(prompts)
+        rows.append(f"| {name} | {passages} x {per_passage} | {n / alone:.0f} | {n / shared:.0f} |")
         del backend
         if DEVICE == "cuda":
             torch.cuda.empty_cache()
@@ -162,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokenizers", default="bench/_device")
     parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--shared-only", action="store_true", help="skip the other sections")
     parser.add_argument("--dry", action="store_true", help="tiny sizes on CPU: checks the script")
     args = parser.parse_args()
     global DEVICE
@@ -175,8 +209,20 @@ def main() -> None:
         "Yes/No prompts/s |\n|---|---|---|---|---|"
     )
     shapes = ["qwen2.5-0.5b"] if args.dry else list(QWEN)
-    for row in bench_teachers(qwen_tok, 2 if args.dry else args.prompts, shapes):
+    for row in (
+        []
+        if args.shared_only
+        else bench_teachers(qwen_tok, 2 if args.dry else args.prompts, shapes)
+    ):
         print(row, flush=True)
+    print(
+        "\n| teacher shape | passages x queries each | one pass per pair, prompts/s | "
+        "shared passage prefix, prompts/s |\n|---|---|---|---|"
+    )
+    for row in bench_shared_prefix(qwen_tok, shapes, *((2, 2) if args.dry else (64, 8))):
+        print(row, flush=True)
+    if args.shared_only:
+        return
     print("\n| student (ColBERT, BERT-base shape) | rate |\n|---|---|")
     for row in bench_student(bert_tok, *((40, 4) if args.dry else (5000, 1000))):
         print(row, flush=True)
