@@ -144,3 +144,93 @@ def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ckpt" / "model.safetensors").is_file()
     assert "step 1: loss" in result.stderr
+
+
+def _one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert expected in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_paths(tiny_beir, tmp_path):
+    index = tmp_path / "i.pt"
+    _one_line_error(
+        adapt(
+            "index",
+            "--checkpoint",
+            str(tmp_path / "nope"),
+            "--corpus",
+            str(tiny_beir),
+            "--out",
+            str(index),
+        ),
+        "model path not found",
+    )
+    _one_line_error(
+        adapt(
+            "index", "--checkpoint", "not-a-model", "--corpus", str(tiny_beir), "--out", str(index)
+        ),
+        "unknown student 'not-a-model'",
+    )
+    assert not index.exists()
+
+
+def test_corrupt_checkpoint(tiny_bert, tiny_beir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "vocab.txt", "tokenizer_config.json"):
+        (broken / name).write_bytes((tiny_bert / name).read_bytes())
+    (broken / "model.safetensors").write_bytes((tiny_bert / "model.safetensors").read_bytes()[:500])
+    _one_line_error(
+        adapt(
+            "index",
+            "--checkpoint",
+            str(broken),
+            "--corpus",
+            str(tiny_beir),
+            "--out",
+            str(tmp_path / "i.pt"),
+        ),
+        "corrupt or truncated weights",
+    )
+
+
+def test_truncated_gguf_teacher(tiny_beir, tmp_path):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)
+    candidates = tmp_path / "c.jsonl"
+    candidates.write_text('{"query_id": "q1", "hits": [["d1", 1.0]]}\n')
+    result = adapt(
+        "score",
+        "--candidates",
+        str(candidates),
+        "--corpus",
+        str(tiny_beir),
+        "--queries",
+        str(tiny_beir),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--teacher",
+        str(gguf),
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+    )
+    _one_line_error(result, "not a loadable GGUF model")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_query_split_needs_a_beir_folder(tmp_path):
+    (tmp_path / "q.txt").write_text("a query\n")
+    (tmp_path / "c.tsv").write_text("d1\ttext\n")
+    _one_line_error(
+        adapt(
+            "run",
+            "--corpus",
+            str(tmp_path / "c.tsv"),
+            "--queries",
+            str(tmp_path / "q.txt"),
+            "--queries-split",
+            "train",
+        ),
+        "needs a BEIR folder",
+    )
