@@ -292,6 +292,120 @@ def report(runs: Annotated[list[Path], typer.Argument(help="one or more run dire
     Console().print(table)
 
 
+@app.command("teacher-eval")
+def teacher_eval(
+    data: Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")],
+    teacher: Annotated[list[str], Opt(help="repeat for several teachers")],
+    prompt: Annotated[list[str], Opt(help="template name or file; repeat for several")],
+    split: Annotated[str, Opt()] = "test",
+    sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
+    top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
+    student: Annotated[str, Opt()] = "minilm",
+    dim: Annotated[int, Opt(help="head width, when the student is a plain encoder")] = 128,
+    pairs_per_query: Annotated[int, Opt(help="(relevant, other) pairs per query")] = 4,
+    seed: Annotated[int, Opt()] = 0,
+    cache: Annotated[Path, Opt()] = Path("teacher-cache.sqlite"),
+    out: Annotated[Path, Opt(help="JSON results")] = Path("teacher-eval.json"),
+) -> None:
+    """Choose a teacher before spending hours: AUC, reranked nDCG@10, pair accuracy, position
+    bias and prompts/s of each teacher x template, inside the student's top-k of a labelled set."""
+    import random
+
+    from adapt.config import StudentConfig
+    from adapt.data import read_corpus, read_qrels, read_queries
+    from adapt.io import write_json
+    from adapt.pipeline import make_progress, start_student
+    from adapt.retriever.index import ExactIndex
+    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.cache import ScoreCache
+    from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
+    from adapt.teacher.scoring import TeacherScorer
+    from adapt.teacher.templates import load_template
+
+    _quiet_transformers()
+    templates = [load_template(p) for p in prompt]
+    docs = read_corpus(data)
+    qrels = read_qrels(data / "qrels" / f"{split}.tsv")
+    judged = [q for q in read_queries(data) if any(g > 0 for g in qrels.get(q.id, {}).values())]
+    queries = sorted(
+        random.Random(seed).sample(judged, min(sample, len(judged))), key=lambda q: q.id
+    )
+    model, _ = start_student(StudentConfig(model=student, dim=dim), docs, console)
+    with make_progress(console) as progress:
+        index = ExactIndex.build(model, docs, 300, progress=progress)
+    ranking = index.search(model, queries, top_k)
+    by_id = {d.id: d for d in docs}
+    rows = []
+    for name in teacher:
+        backend = TransformersBackend(name)
+        for template in templates:
+            console.print(f"{name} x {template.name} on {len(queries)} queries")
+            pointwise = template.kind == "pointwise"
+            scorer = TeacherScorer(
+                backend,
+                ScoreCache(cache),
+                template if pointwise else None,
+                None if pointwise else template,
+            )
+            result = (
+                evaluate_pointwise(scorer, queries, by_id, ranking, qrels)
+                if pointwise
+                else evaluate_pairwise(
+                    scorer, queries, by_id, ranking, qrels, pairs_per_query, seed
+                )
+            )
+            rows.append(
+                {"teacher": name, "template": template.name, "mode": template.mode, **result}
+            )
+    write_json(
+        out,
+        {
+            "data": str(data),
+            "split": split,
+            "queries": len(queries),
+            "top_k": top_k,
+            "student": student,
+            "seed": seed,
+            "results": rows,
+        },
+    )
+    table = Table(
+        Column("teacher", no_wrap=True),
+        Column("template", no_wrap=True),
+        "AUC",
+        "nDCG@10 reranked (student)",
+        "pair acc. one order / both",
+        "share A",
+        "prompts/s",
+    )
+
+    def cell(value, fmt: str = "{:.3f}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    for row in rows:
+        ndcg = (
+            f"{row['ndcg@10_reranked'] * 100:.1f} ({row['ndcg@10_student'] * 100:.1f})"
+            if "ndcg@10_reranked" in row
+            else "-"
+        )
+        pair = (
+            f"{row['accuracy_one_order']:.3f} / {row['accuracy_both_orders']:.3f}"
+            if row.get("pairs")
+            else "-"
+        )
+        table.add_row(
+            row["teacher"],
+            row["template"],
+            cell(row.get("auc")),
+            ndcg,
+            pair,
+            cell(row.get("share_answer_a")),
+            cell(row.get("prompts_per_s"), "{:.2f}"),
+        )
+    Console().print(table)
+    console.print(f"results: {out}")
+
+
 @app.command()
 def teachers() -> None:
     """The built-in offline models, their sizes and the packages they come from."""

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapt import report
-from adapt.config import Config
+from adapt.config import Config, StudentConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill.sampling import sample_pairs
 from adapt.distill.train import load_examples, train
@@ -69,6 +69,17 @@ def load_inputs(config: Config) -> Inputs:
     if config.teacher.pairwise_prompt != FROM_POINTWISE:
         load_template(config.teacher.pairwise_prompt, "pairwise")
     return inputs
+
+
+def start_student(s: StudentConfig, docs: list[Document], console: Console) -> tuple[ColBERT, dict]:
+    """The student to adapt; a fresh head (plain encoder) is fitted to the corpus first."""
+    model = ColBERT.load(s.model, s.dim, s.query_maxlen, s.doc_maxlen)
+    info: dict = {"model": s.model, "fresh_head": model.is_fresh}
+    if model.is_fresh:
+        console.print("fitting the projection head to the corpus (uncentred PCA)")
+        sample = random.Random(0).sample(docs, min(PROJECTION_SAMPLE, len(docs)))
+        info["energy_kept"] = model.init_projection([d.full_text for d in sample])
+    return model, info
 
 
 def make_progress(console: Console) -> Progress:
@@ -147,15 +158,7 @@ class Pipeline:
         if self.run.done(out, fp):
             return fp
         start = time.time()
-        s = self.config.student
-        model = ColBERT.load(s.model, s.dim, s.query_maxlen, s.doc_maxlen)
-        info = {"model": s.model, "fresh_head": model.is_fresh}
-        if model.is_fresh:
-            self.console.print("fitting the projection head to the corpus (uncentred PCA)")
-            sample = random.Random(0).sample(
-                self.inputs.docs, min(PROJECTION_SAMPLE, len(self.inputs.docs))
-            )
-            info["energy_kept"] = model.init_projection([d.full_text for d in sample])
+        model, info = start_student(self.config.student, self.inputs.docs, self.console)
         tmp = out.parent / ".checkpoint.tmp"
         model.save(tmp, {"adapt_start": info})
         self.run.replace_dir(tmp, out)

@@ -1,5 +1,6 @@
 """The command line as a user runs it: one-line errors with exit code 2, and the stage commands."""
 
+import json
 import subprocess
 import sys
 
@@ -234,3 +235,38 @@ def test_query_split_needs_a_beir_folder(tmp_path):
         ),
         "needs a BEIR folder",
     )
+
+
+def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
+    out = tmp_path / "eval.json"
+    result = adapt(
+        "teacher-eval",
+        "--data",
+        str(tiny_beir),
+        "--teacher",
+        "smollm2-135m",
+        "--prompt",
+        "query-likelihood",
+        "--prompt",
+        "ab",
+        "--student",
+        str(tiny_bert),
+        "--dim",
+        "16",
+        "--top-k",
+        "4",
+        "--sample",
+        "3",
+        "--pairs-per-query",
+        "2",
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["results"]
+    pointwise, pairwise = rows
+    assert pointwise["template"] == "query-likelihood" and 0.0 <= pointwise["ndcg@10_reranked"] <= 1
+    assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
+    assert 0.0 <= pairwise["share_answer_a"] <= 1.0

@@ -92,3 +92,12 @@ def test_exact_index_equals_brute_force_and_survives_save(tiny_bert, tmp_path):
     assert ExactIndex.load(tmp_path / "index.pt").search(model, queries, k=8) == index.search(
         model, queries, k=8
     )
+
+
+def test_head_wider_than_the_encoder_is_refused(tiny_bert):
+    import pytest
+
+    from adapt.errors import AdaptError
+
+    with pytest.raises(AdaptError, match="choose student.dim <= 32"):
+        ColBERT.load(str(tiny_bert), dim=128)

@@ -155,6 +155,11 @@ class ColBERT(nn.Module):
             linear = nn.Linear(hidden, linear_weight.shape[0], bias=False)
             linear.weight.data.copy_(linear_weight.float())
         else:
+            if dim > hidden:
+                raise AdaptError(
+                    f"{ref}: a {dim}-dim head cannot be fitted to {hidden}-dim token "
+                    f"embeddings; choose student.dim <= {hidden}"
+                )
             linear = nn.Linear(hidden, dim, bias=False)
             linear.weight.data.copy_(torch.eye(dim, hidden))
         model = cls(encoder.eval(), tokenizer, linear, query_maxlen, doc_maxlen)

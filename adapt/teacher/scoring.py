@@ -31,7 +31,7 @@ class TeacherScorer:
         self,
         backend: Backend,
         cache: ScoreCache,
-        pointwise: Template,
+        pointwise: Template | None,
         pairwise: Template | None = None,
         both_orders: bool = True,
         chunk: int = 64,
@@ -45,7 +45,9 @@ class TeacherScorer:
         self.computed = 0  # prompts scored by the model in this process
         self.reused = 0  # prompts answered from the cache
         tokenizer = backend.tokenizer
-        self.pointwise_labels = pointwise.resolve_labels(tokenizer, pointwise.name)
+        self.pointwise_labels = (
+            pointwise.resolve_labels(tokenizer, pointwise.name) if pointwise else []
+        )
         self.pairwise_labels = pairwise.resolve_labels(tokenizer, pairwise.name) if pairwise else []
 
     def _truncate(self, text: str, limit: int) -> str:
@@ -92,6 +94,8 @@ class TeacherScorer:
         self, items: list[tuple[Query, Document]], progress: Progress | None = None
     ) -> np.ndarray:
         t = self.pointwise
+        if t is None:
+            raise ValueError("no pointwise template configured")
         queries = [self._truncate(q.text, t.max_query_tokens) for q, _ in items]
         docs = [self._truncate(d.full_text, t.max_document_tokens) for _, d in items]
         keys = [
