@@ -31,6 +31,19 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def _checkpoint(ref: str):
+    """A ColBERT checkpoint with its head: index and search must project with the same head."""
+    from adapt.retriever.colbert import ColBERT
+
+    model = ColBERT.load(ref)
+    if model.is_fresh:
+        raise AdaptError(
+            f"{ref}: a plain encoder, not a ColBERT checkpoint; `adapt run` writes "
+            "one (RUN/iter-0/checkpoint: the start, its head fitted to the corpus)"
+        )
+    return model
+
+
 @app.command()
 def run(
     recipe: Annotated[
@@ -89,7 +102,7 @@ def run(
 
 @app.command()
 def index(
-    checkpoint: Annotated[str, Opt(help="colbert-ai-format checkpoint, or a built-in student")],
+    checkpoint: Annotated[str, Opt(help="colbert-ai-format checkpoint (path or hub id)")],
     corpus: Annotated[Path, Opt()],
     out: Annotated[Path, Opt(help="index file to write")],
     doc_maxlen: Annotated[int, Opt()] = 300,
@@ -97,12 +110,11 @@ def index(
     """Encode a corpus into an exact MaxSim index."""
     from adapt.data import read_corpus
     from adapt.pipeline import make_progress
-    from adapt.retriever.colbert import ColBERT
     from adapt.retriever.index import ExactIndex
 
     _quiet_transformers()
     docs = read_corpus(corpus)
-    model = ColBERT.load(checkpoint)
+    model = _checkpoint(checkpoint)
     with make_progress(console) as progress:
         ExactIndex.build(model, docs, doc_maxlen, progress=progress).save(out)
     console.print(f"indexed {len(docs)} documents into {out}")
@@ -120,7 +132,6 @@ def search(
     """Search an index: a batch of queries to a TREC run file, or one query to a table."""
     from adapt.data import Query, read_queries
     from adapt.io import atomic_open, write_jsonl
-    from adapt.retriever.colbert import ColBERT
     from adapt.retriever.index import ExactIndex
 
     _quiet_transformers()
@@ -128,7 +139,7 @@ def search(
         raise AdaptError("give exactly one of --queries FILE or --query TEXT")
     if not index_path.is_file():
         raise AdaptError(f"{index_path}: index not found (build it with `adapt index`)")
-    model, built = ColBERT.load(checkpoint), ExactIndex.load(index_path)
+    model, built = _checkpoint(checkpoint), ExactIndex.load(index_path)
     batch = read_queries(queries) if queries else [Query("query", query or "")]
     ranking = built.search(model, batch, k)
     if query is not None:

@@ -111,7 +111,9 @@ class Pipeline:
     def _fp(self, *parts: str) -> str:
         return "|".join(parts)
 
-    def _timed(self, name: str, start: float) -> None:
+    def _complete(self, out: Path, fp: str, name: str, start: float) -> None:
+        """Record a finished stage (its output is already in place) and its wall time."""
+        self.run.mark(out, fp)
         self.timings[name] = round(time.time() - start, 1)
         write_json(self.path / "timings.json", self.timings)
 
@@ -163,8 +165,7 @@ class Pipeline:
         model.save(tmp, {"adapt_start": info})
         self.run.replace_dir(tmp, out)
         write_json(out.parent / "start.json", info)
-        self.run.mark(out, fp)
-        self._timed("iter-0/start", start)
+        self._complete(out, fp, "iter-0/start", start)
         return fp
 
     def index(self, iteration: int, upstream: str) -> tuple[ExactIndex | None, str]:
@@ -183,8 +184,7 @@ class Pipeline:
                 progress,
             )
         index.save(out)
-        self.run.mark(out, fp)
-        self._timed(f"iter-{iteration}/index", start)
+        self._complete(out, fp, f"iter-{iteration}/index", start)
         return index, fp
 
     def _search(
@@ -209,8 +209,7 @@ class Pipeline:
             self.path / f"iter-{iteration}" / "eval-run.jsonl",
             ({"query_id": q, "hits": h} for q, h in ranking.items()),
         )
-        self.run.mark(out, fp)
-        self._timed(f"iter-{iteration}/eval", start)
+        self._complete(out, fp, f"iter-{iteration}/eval", start)
         metrics = summarize(values)
         self.console.print(
             f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
@@ -226,8 +225,7 @@ class Pipeline:
             write_jsonl(
                 out, ({"query_id": q.id, "hits": ranking[q.id]} for q in self.inputs.queries)
             )
-            self.run.mark(out, fp)
-            self._timed(f"iter-{iteration + 1}/candidates", start)
+            self._complete(out, fp, f"iter-{iteration + 1}/candidates", start)
         return fp
 
     def pointwise(self, iteration: int, upstream: str) -> str:
@@ -246,8 +244,7 @@ class Pipeline:
             scores = self.scorer().score_pointwise(items, lambda n: progress.advance(task, n))
         records = teacher_sorted(rows, scores)
         write_jsonl(out, records)
-        self.run.mark(out, fp)
-        self._timed(f"iter-{iteration}/pointwise", start)
+        self._complete(out, fp, f"iter-{iteration}/pointwise", start)
         return fp
 
     def pairs(self, iteration: int, upstream: str) -> str:
@@ -311,8 +308,7 @@ class Pipeline:
             diagnostics = pair_diagnostics(scores)
         write_json(self.path / f"iter-{iteration}" / "teacher-diagnostics.json", diagnostics)
         write_jsonl(out, records)
-        self.run.mark(out, fp)
-        self._timed(f"iter-{iteration}/pairs", start)
+        self._complete(out, fp, f"iter-{iteration}/pairs", start)
         return fp
 
     def train(self, iteration: int, upstream: str) -> str:
@@ -362,8 +358,7 @@ class Pipeline:
         tmp = folder / ".checkpoint.tmp"
         model.save(tmp, {"adapt_iteration": iteration})
         self.run.replace_dir(tmp, out)
-        self.run.mark(out, fp)
-        self._timed(f"iter-{iteration}/train", start)
+        self._complete(out, fp, f"iter-{iteration}/train", start)
         return fp
 
     # -- the loop --------------------------------------------------------------------------

@@ -139,3 +139,16 @@ def smol_backend():
     from adapt.teacher.backends import TransformersBackend
 
     return TransformersBackend("smollm2-135m", batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert(tiny_bert, tmp_path_factory) -> Path:
+    """The tiny BERT as a ColBERT checkpoint: a 16-dim head fitted to DOCS, colbert-ai layout."""
+    from adapt.retriever.colbert import ColBERT
+
+    model = ColBERT.load(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16)
+    with torch.no_grad():
+        model.init_projection([text for _, text in DOCS])
+    folder = tmp_path_factory.mktemp("tiny-colbert")
+    model.save(folder)
+    return folder

@@ -69,12 +69,12 @@ def test_listing_commands():
     assert "{document_a}" in adapt("prompts", "show", "ab").stdout
 
 
-def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
+def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     index = tmp_path / "index.pt"
     built = adapt(
         "index",
         "--checkpoint",
-        str(tiny_bert),
+        str(tiny_colbert),
         "--corpus",
         str(tiny_beir),
         "--out",
@@ -86,7 +86,7 @@ def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
     one = adapt(
         "search",
         "--checkpoint",
-        str(tiny_bert),
+        str(tiny_colbert),
         "--index",
         str(index),
         "--query",
@@ -99,7 +99,7 @@ def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
     batch = adapt(
         "search",
         "--checkpoint",
-        str(tiny_bert),
+        str(tiny_colbert),
         "--index",
         str(index),
         "--queries",
@@ -111,6 +111,19 @@ def test_index_search_and_eval(tiny_beir, tiny_bert, tmp_path):
     assert len(run_file.read_text().splitlines()) == 4 * 8
     evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
     assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout
+
+
+def test_index_refuses_a_plain_encoder(tiny_beir, tmp_path):
+    result = adapt(
+        "index",
+        "--checkpoint",
+        "minilm",
+        "--corpus",
+        str(tiny_beir),
+        "--out",
+        str(tmp_path / "i.pt"),
+    )
+    assert result.returncode == 2 and "not a ColBERT checkpoint" in " ".join(result.stderr.split())
 
 
 def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):

@@ -9,25 +9,14 @@ import time
 
 import pytest
 
+from tests.conftest import WORDS
+
 N_DOCS, N_QUERIES = 40, 4
 
 
 @pytest.fixture()
 def scoring_inputs(tmp_path):
-    words = [
-        "list",
-        "dict",
-        "tuple",
-        "string",
-        "loop",
-        "error",
-        "import",
-        "module",
-        "file",
-        "read",
-        "write",
-        "class",
-    ]
+    words = WORDS[1:13]
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text(
         "".join(
