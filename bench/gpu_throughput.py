@@ -71,6 +71,7 @@ def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBacken
     backend.fingerprint = name
     with torch.device(DEVICE):
         backend.model = Qwen2ForCausalLM(config).to(torch.bfloat16).eval()
+    backend._cache_argument = "cache"  # transformers >= 5 (the GPU image has 5.17)
     return backend
 
 

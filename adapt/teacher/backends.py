@@ -137,6 +137,9 @@ class TransformersBackend:
         # GPU it runs one passage at a time and loses to big independent batches (H100, 0.5B
         # shape: 194 vs 1358 prompts/s; docs/benchmarks.md), so it is a CPU-only strategy.
         self.share_prefixes = self.device.type == "cpu"
+        # transformers 5 renamed `past_key_values` to `cache` (the old name goes in 5.40).
+        forward = inspect.signature(self.model.base_model.forward).parameters
+        self._cache_argument = "cache" if "cache" in forward else "past_key_values"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.fingerprint = json.dumps([self.fingerprint, dtype])
@@ -233,12 +236,7 @@ class TransformersBackend:
         from transformers import DynamicCache
 
         cache = DynamicCache()
-        # transformers 5 renamed `past_key_values` to `cache` (the old name goes in 5.40).
-        name = (
-            "cache"
-            if "cache" in inspect.signature(self.model.base_model.forward).parameters
-            else "past_key_values"
-        )
+        name = self._cache_argument
         encoded = self.model.base_model(
             input_ids=torch.tensor([prefix], device=self.device), use_cache=True, **{name: cache}
         )
