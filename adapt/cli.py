@@ -44,6 +44,12 @@ def _checkpoint(ref: str):
     return model
 
 
+def _shard(text: str | None) -> tuple[int, int] | None:
+    from adapt.teacher.shard import parse_shard
+
+    return parse_shard(text) if text else None
+
+
 @app.command()
 def run(
     recipe: Annotated[
@@ -51,10 +57,16 @@ def run(
     ] = None,
     corpus: Annotated[str | None, Opt(help="BEIR folder, corpus.jsonl or TSV")] = None,
     queries: Annotated[str | None, Opt(help="queries.jsonl, TSV, or one query a line")] = None,
-    queries_split: Annotated[str | None, Opt(help="keep queries named in qrels/SPLIT.tsv")] = None,
+    queries_split: Annotated[
+        str | None, Opt(help="keep queries named in qrels/SPLIT.tsv, or half-1 / half-2")
+    ] = None,
+    max_queries: Annotated[int | None, Opt(help="adapt on a seeded sample of this many")] = None,
     qrels: Annotated[str | None, Opt(help="qrels to evaluate with (BEIR TSV or TREC)")] = None,
     eval_queries: Annotated[
         str | None, Opt(help="queries the qrels judge (default: --queries)")
+    ] = None,
+    eval_split: Annotated[
+        str | None, Opt(help="evaluate on qrels/SPLIT.tsv's queries, or half-1 / half-2")
     ] = None,
     student: Annotated[
         str | None, Opt(help="built-in name, colbert-ai checkpoint or hub id")
@@ -69,6 +81,13 @@ def run(
     seed: Annotated[int | None, Opt()] = None,
     run_dir: Annotated[Path | None, Opt(help="default: runs/NAME")] = None,
     force: Annotated[bool, Opt(help="accept a changed config in an existing run dir")] = False,
+    shard: Annotated[
+        str | None,
+        Opt(help="I/N: score only this shard's teacher prompts of the next iteration, then stop"),
+    ] = None,
+    trust_remote_code: Annotated[
+        bool, Opt(help="let transformers run a hub teacher's own Python code (off by default)")
+    ] = False,
 ) -> None:
     """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
     from adapt import pipeline
@@ -81,6 +100,8 @@ def run(
             "data.corpus": corpus,
             "data.queries": queries,
             "data.queries_split": queries_split,
+            "data.max_queries": max_queries,
+            "data.eval_split": eval_split,
             "data.qrels": qrels,
             "data.eval_queries": eval_queries,
             "student.model": student,
@@ -92,12 +113,31 @@ def run(
             "distill.seed": seed,
         },
     )
+    if trust_remote_code:
+        config.teacher.trust_remote_code = True
     target = run_dir or Path("runs") / config.name
-    summary = pipeline.run(config, target, console, force)
+    summary = pipeline.run(config, target, console, force, _shard(shard))
     from adapt.report import markdown
 
     typer.echo(markdown(summary))
     console.print(f"report: {target / 'report.md'}")
+
+
+@app.command()
+def bench(
+    recipe: Annotated[Path, Opt(help="bench recipe (recipes/bench-*.toml)")],
+    out: Annotated[Path | None, Opt(help="default: runs/bench-NAME")] = None,
+) -> None:
+    """Every domain x method of a bench recipe (BM25, bi-encoder, start, L_KD, L_KD + L_pair,
+    teacher reranking), resumable, into one report (JSON, markdown, HTML with plots)."""
+    from adapt.bench import load_bench, run_bench
+    from adapt.bench_report import markdown
+
+    _quiet_transformers()
+    target = out or Path("runs") / f"bench-{load_bench(recipe).name}"
+    summary = run_bench(recipe, target, console)
+    typer.echo(markdown(summary))
+    console.print(f"report: {target / 'report.html'}")
 
 
 @app.command()
@@ -200,8 +240,15 @@ def score(
         "teacher-cache.sqlite"
     ),
     batch_size: Annotated[int, Opt()] = 8,
+    shard: Annotated[
+        str | None, Opt(help="I/N: only this shard's queries (hash of the id)")
+    ] = None,
+    trust_remote_code: Annotated[bool, Opt(help="allow a hub teacher's own code")] = False,
 ) -> None:
-    """Score a candidates file with a pointwise teacher, through the persistent cache."""
+    """Score a candidates file with a pointwise teacher, through the persistent cache.
+
+    Shards (`--shard I/N`, each with its own --cache) run anywhere; `adapt merge` unites their
+    caches, and the unsharded command then scores nothing and writes every row."""
     from adapt.data import read_corpus, read_queries
     from adapt.io import read_jsonl, write_jsonl
     from adapt.pipeline import make_progress
@@ -215,12 +262,18 @@ def score(
     docs = {d.id: d for d in read_corpus(corpus)}
     query_map = {q.id: q for q in read_queries(queries)}
     rows = read_jsonl(candidates)
+    if shard:
+        from adapt.teacher.shard import in_shard
+
+        rows = [r for r in rows if in_shard(r["query_id"], _shard(shard))]
     unknown = [r["query_id"] for r in rows if r["query_id"] not in query_map]
     if unknown:
         raise AdaptError(f"{candidates}: query '{unknown[0]}' is not in {queries}")
     items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
     scorer = TeacherScorer(
-        TransformersBackend(teacher, batch_size=batch_size), ScoreCache(cache), template
+        TransformersBackend(teacher, batch_size=batch_size, trust_remote_code=trust_remote_code),
+        ScoreCache(cache),
+        template,
     )
     with make_progress(console) as progress:
         task = progress.add_task("teacher: pointwise", total=len(items))
@@ -233,6 +286,23 @@ def score(
     )
 
 
+@app.command()
+def merge(
+    into: Annotated[Path, Opt(help="score cache to merge into (created if absent)")],
+    caches: Annotated[list[Path], typer.Argument(help="score caches written by shards")],
+) -> None:
+    """Unite score caches (from `--shard` runs on several machines) into one."""
+    from adapt.teacher.cache import ScoreCache
+
+    target = ScoreCache(into)
+    for path in caches:
+        if path.resolve() == into.resolve():
+            continue
+        console.print(f"{path}: {target.merge(path)} new scores")
+    console.print(f"{into}: {len(target)} scores")
+    target.close()
+
+
 @app.command("train")
 def train_command(
     checkpoint: Annotated[str, Opt(help="student to start from (checkpoint or built-in)")],
@@ -243,9 +313,15 @@ def train_command(
     out: Annotated[Path, Opt(help="folder for the trained checkpoint")],
     recipe: Annotated[Path | None, Opt(help="recipe whose [distill] settings to use")] = None,
 ) -> None:
-    """Train a student on stored teacher targets (one iteration's training stage)."""
+    """Train a student on stored teacher targets (one iteration's training stage).
+
+    Under `torchrun --nproc-per-node N -m adapt train ...` the batch is split across N processes
+    (gloo on CPU, NCCL on GPUs), gradients are summed, and rank 0 alone writes the checkpoint."""
+    import torch
+
     from adapt.config import load_config
     from adapt.data import read_corpus, read_queries
+    from adapt.distill import distributed
     from adapt.distill.train import load_examples, train
     from adapt.io import read_jsonl
     from adapt.retriever.colbert import ColBERT
@@ -265,16 +341,22 @@ def train_command(
     model = ColBERT.load(
         checkpoint, config.student.dim, config.student.query_maxlen, config.student.doc_maxlen
     )
+    rank, world = distributed.init_from_env()
+    if world > 1 and torch.cuda.is_available():
+        model.to(f"cuda:{torch.cuda.current_device()}")
+    say = console.print if rank == 0 else (lambda *_: None)
     log = train(
         model,
         examples,
         d,
         config.student.doc_maxlen,
         d.seed,
-        lambda row: console.print(f"step {row['step']}: loss {row['loss']:.4f}"),
+        lambda row: say(f"step {row['step']}: loss {row['loss']:.4f}"),
     )
-    model.save(out)
-    console.print(f"trained {len(log)} steps on {len(examples)} queries; saved {out}")
+    if rank == 0:
+        model.save(out)
+    distributed.finish()
+    say(f"trained {len(log)} steps on {len(examples)} queries ({world} processes); saved {out}")
 
 
 @app.command()
@@ -461,8 +543,12 @@ def prompts_show(name: str) -> None:
 
 
 def main() -> None:
+    from adapt.pipeline import ShardDone
+
     try:
         app()
+    except ShardDone as done:
+        print(f"adapt: {done}", file=sys.stderr)
     except AdaptError as err:
         print(f"adapt: error: {err}", file=sys.stderr)
         sys.exit(2)

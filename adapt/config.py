@@ -19,11 +19,16 @@ from adapt.errors import InputError
 class DataConfig:
     corpus: str = ""
     queries: str = ""
-    # Keep only the queries named in qrels/SPLIT.tsv of a BEIR folder (their labels are not read).
+    # Keep only the queries named in qrels/SPLIT.tsv of a BEIR folder (their labels are not read),
+    # or one half ("half-1", "half-2") of a hash split of the query ids.
     queries_split: str | None = None
-    # Evaluation: qrels and the queries they judge (default: the `queries` file, every query).
+    # Adapt on a seeded random sample of this many queries (0: all of them).
+    max_queries: int = 0
+    # Evaluation: qrels and the queries they judge (default: the `queries` file, every query),
+    # optionally only one split of them (a BEIR split name or a hash half, as above).
     qrels: str | None = None
     eval_queries: str | None = None
+    eval_split: str | None = None
 
 
 @dataclass
@@ -46,6 +51,12 @@ class TeacherConfig:
     batch_size: int = 8
     dtype: str = "float32"
     trust_remote_code: bool = False
+    # Cut passages to this many teacher tokens (0: the template's own limit). Prompt cost grows
+    # with it; the start of a passage usually carries what relevance needs.
+    max_document_tokens: int = 0
+    # Refuse to train when the teacher's mean Kendall tau with the student's candidate order is
+    # below this (a label-free sign of a noisy teacher; None: only warn).
+    min_student_agreement: float | None = None
 
 
 @dataclass
@@ -59,7 +70,10 @@ class DistillConfig:
     lambda_cl: float = 0.0
     temperature: float = 1.0
     lr: float = 1e-5
-    batch_size: int = 32
+    batch_size: int = 32  # queries per optimizer step, over all processes
+    # Queries per forward pass (0: the whole batch); gradients accumulate up to batch_size, so the
+    # paper's 32 queries x 64 passages fit a GPU's memory.
+    micro_batch: int = 0
     epochs: int = 1
     warmup_ratio: float = 0.1
     seed: int = 0
@@ -105,7 +119,7 @@ def _apply(obj: Any, values: dict[str, Any], source: str, prefix: str = "") -> N
 
 def _type_ok(value: Any, wanted: Any) -> bool:
     text = str(wanted)
-    if wanted is float:
+    if wanted is float or text == "float | None":
         return isinstance(value, int | float) and not isinstance(value, bool)
     if wanted is int:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -125,8 +139,7 @@ def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = N
             values = tomllib.loads(recipe.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise InputError(recipe, f"invalid TOML ({err})") from None
-        _apply(config, values, str(recipe))
-        _resolve_paths(config.data, recipe.parent)
+        apply_table(config, values, str(recipe), recipe.parent)
     nested: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
@@ -140,9 +153,18 @@ def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = N
     return config
 
 
+def apply_table(config: Config, values: dict[str, Any], source: str, base: Path) -> None:
+    """Recipe-style settings onto `config`; data paths in them are relative to `base`."""
+    _apply(config, values, source)
+    _resolve_paths(config.data, base)
+
+
+_NOT_PATHS = ("queries_split", "eval_split")
+
+
 def _resolve_paths(data: DataConfig, base: Path) -> None:
     """Paths in a recipe are relative to the recipe's own folder, so recipes work from anywhere."""
     for f in dataclasses.fields(data):
         value = getattr(data, f.name)
-        if f.name != "queries_split" and value and not Path(value).is_absolute():
+        if isinstance(value, str) and f.name not in _NOT_PATHS and not Path(value).is_absolute():
             setattr(data, f.name, str((base / value).resolve()))

@@ -5,6 +5,7 @@ plain TSV and text files people actually have. Every reader fails with an `Input
 the file, the line and what was expected.
 """
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,7 +118,8 @@ def read_queries(path: Path, split: str | None = None) -> list[Query]:
     """`queries.jsonl`, a TSV (id, text), or plain text with one query a line (ids q1, q2, ...).
 
     With a BEIR folder and `split`, only the queries named in `qrels/SPLIT.tsv` are kept; their
-    labels are not read, so adaptation stays label-free.
+    labels are not read, so adaptation stays label-free. `half-1` and `half-2` split any query
+    file 50/50 by a hash of the ids (`query_half`), for collections with one set of qrels.
     """
     path = Path(path)
     folder = path if path.is_dir() else None
@@ -138,12 +140,26 @@ def read_queries(path: Path, split: str | None = None) -> list[Query]:
     for query in queries:
         if not query.text.strip():
             raise InputError(path, f"query '{query.id}' is empty")
+    if split in HALVES:
+        return [q for q in queries if query_half(q.id) == split]
     if split:
         if folder is None:
             raise InputError(path, f"a query split ('{split}') needs a BEIR folder with qrels/")
         wanted = set(read_qrels(folder / "qrels" / f"{split}.tsv"))
         queries = [q for q in queries if q.id in wanted]
     return queries
+
+
+HALVES = ("half-1", "half-2")
+
+
+def query_half(query_id: str) -> str:
+    """A fixed 50/50 split by id (sha256), the same on every machine and for every subset.
+
+    >>> [query_half(q) for q in ("1", "2", "3")]
+    ['half-2', 'half-1', 'half-1']
+    """
+    return HALVES[hashlib.sha256(query_id.encode()).digest()[0] & 1]
 
 
 def read_qrels(path: Path) -> Qrels:

@@ -9,6 +9,7 @@ Layout of a run directory:
     report.json, report.md
 """
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,17 +22,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapt import report
-from adapt.config import Config, StudentConfig
+from adapt.config import Config, StudentConfig, TeacherConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill.sampling import sample_pairs
 from adapt.distill.train import load_examples, train
-from adapt.errors import AdaptError
+from adapt.errors import AdaptError, InputError
 from adapt.evaluate import per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json, write_jsonl
+from adapt.report import NOISE_TAU
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex, Ranking
 from adapt.rundir import RunDir
 from adapt.teacher.scoring import teacher_sorted
+from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import load_template
 
 FROM_POINTWISE = "from-pointwise"
@@ -56,13 +59,18 @@ def load_inputs(config: Config) -> Inputs:
     if not data.corpus or not data.queries:
         raise AdaptError("both a corpus and queries are needed (--corpus, --queries or a recipe)")
     docs = read_corpus(Path(data.corpus))
+    if len(docs) < 2:
+        raise InputError(data.corpus, "at least 2 documents are needed: training compares them")
     queries = read_queries(Path(data.queries), data.queries_split)
     if not queries:
         raise AdaptError(f"{data.queries}: no queries to adapt on")
+    if 0 < data.max_queries < len(queries):
+        keep = set(random.Random(config.distill.seed).sample(range(len(queries)), data.max_queries))
+        queries = [q for i, q in enumerate(queries) if i in keep]
     inputs = Inputs(docs, queries)
     if data.qrels:
         inputs.qrels = read_qrels(Path(data.qrels))
-        pool = read_queries(Path(data.eval_queries or data.queries))
+        pool = read_queries(Path(data.eval_queries or data.queries), data.eval_split)
         inputs.eval_queries = [q for q in pool if q.id in inputs.qrels]
         check_qrels(Path(data.qrels), inputs.qrels, pool, docs)
     load_template(config.teacher.pointwise_prompt, "pointwise")
@@ -93,9 +101,63 @@ def make_progress(console: Console) -> Progress:
     )
 
 
+def make_scorer(t: TeacherConfig, cache: Path, console: Console):
+    """A TeacherScorer for the configured teacher and templates, storing scores in `cache`."""
+    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.cache import ScoreCache
+    from adapt.teacher.scoring import TeacherScorer
+
+    console.print(f"loading teacher [bold]{t.model}[/]")
+    backend = TransformersBackend(
+        t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
+    )
+    pairwise = (
+        None
+        if t.pairwise_prompt == FROM_POINTWISE
+        else load_template(t.pairwise_prompt, "pairwise")
+    )
+    pointwise = load_template(t.pointwise_prompt, "pointwise")
+    if t.max_document_tokens:
+        pointwise = dataclasses.replace(pointwise, max_document_tokens=t.max_document_tokens)
+        if pairwise is not None:
+            pairwise = dataclasses.replace(pairwise, max_document_tokens=t.max_document_tokens)
+    return TeacherScorer(backend, ScoreCache(cache), pointwise, pairwise, t.both_orders)
+
+
+def agreement_with_student(candidates: list[dict], pointwise: list[dict]) -> dict:
+    """Label-free check of the teacher: mean Kendall tau between its scores and the student's
+    over each query's candidates. A teacher that knows the domain agrees with a decent student
+    more than chance; tau near 0 means its scores look like noise to everything we can see."""
+    from scipy.stats import kendalltau
+
+    taus = []
+    for row, record in zip(candidates, pointwise):
+        teacher = dict(zip(record["docs"], record["scores"]))
+        student = [score for _, score in row["hits"]]
+        if len(student) > 1:
+            tau = kendalltau(student, [teacher[d] for d, _ in row["hits"]]).statistic
+            if tau == tau:  # NaN when either side is constant
+                taus.append(float(tau))
+    return {"queries": len(taus), "teacher_student_tau": float(np.mean(taus)) if taus else None}
+
+
+class ShardDone(Exception):
+    """A `--shard` run scored its part; the message says what to do next."""
+
+
 class Pipeline:
-    def __init__(self, config: Config, run_dir: Path, console: Console, force: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        console: Console,
+        force: bool = False,
+        cache: Path | None = None,
+        shard: tuple[int, int] | None = None,
+    ):
         self.config = config
+        self.shard = shard
+        self.cache_path = cache or run_dir / "teacher-cache.sqlite"
         self.console = console
         self.inputs = load_inputs(config)
         self.run = RunDir(run_dir, config, force)
@@ -120,27 +182,7 @@ class Pipeline:
     def scorer(self):
         """The teacher, loaded only when some stage actually needs a score."""
         if self._scorer is None:
-            from adapt.teacher.backends import TransformersBackend
-            from adapt.teacher.cache import ScoreCache
-            from adapt.teacher.scoring import TeacherScorer
-
-            t = self.config.teacher
-            self.console.print(f"loading teacher [bold]{t.model}[/]")
-            backend = TransformersBackend(
-                t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
-            )
-            pairwise = (
-                None
-                if t.pairwise_prompt == FROM_POINTWISE
-                else load_template(t.pairwise_prompt, "pairwise")
-            )
-            self._scorer = TeacherScorer(
-                backend,
-                ScoreCache(self.path / "teacher-cache.sqlite"),
-                load_template(t.pointwise_prompt, "pointwise"),
-                pairwise,
-                t.both_orders,
-            )
+            self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
 
     def student(self, iteration: int) -> ColBERT:
@@ -231,11 +273,15 @@ class Pipeline:
     def pointwise(self, iteration: int, upstream: str) -> str:
         out = self.path / f"iter-{iteration}" / "pointwise.jsonl"
         t = self.config.teacher
-        fp = self._fp(upstream, "pointwise", t.model, t.pointwise_prompt, t.dtype)
+        fp = self._fp(
+            upstream, "pointwise", t.model, t.pointwise_prompt, t.dtype, str(t.max_document_tokens)
+        )
         if self.run.done(out, fp):
             return fp
         start = time.time()
         rows = read_jsonl(self.path / f"iter-{iteration}" / "candidates.jsonl")
+        if self.shard:
+            self._score_shard(iteration, rows)
         queries = {q.id: q for q in self.inputs.queries}
         docs = self.inputs.doc_by_id
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
@@ -243,9 +289,26 @@ class Pipeline:
             task = progress.add_task("teacher: pointwise", total=len(items))
             scores = self.scorer().score_pointwise(items, lambda n: progress.advance(task, n))
         records = teacher_sorted(rows, scores)
+        self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pointwise", start)
         return fp
+
+    def _check_agreement(self, iteration: int, found: dict) -> None:
+        write_json(self.path / f"iter-{iteration}" / "pointwise-diagnostics.json", found)
+        tau, floor = found["teacher_student_tau"], self.config.teacher.min_student_agreement
+        tau = 0.0 if tau is None else tau  # constant scores: no order at all
+        message = (
+            f"the teacher's scores barely agree with the student's (Kendall tau {tau:.3f} over "
+            f"{found['queries']} queries): this teacher may be noise on this domain; "
+            "`adapt teacher-eval` on a few labelled queries tells for sure"
+        )
+        if floor is not None and tau < floor:
+            raise AdaptError(
+                f"{message}. Refusing to train (teacher.min_student_agreement {floor})"
+            )
+        if tau < NOISE_TAU:
+            self.console.print(f"[yellow]warning:[/] {message}")
 
     def pairs(self, iteration: int, upstream: str) -> str:
         out = self.path / f"iter-{iteration}" / "pairs.jsonl"
@@ -260,14 +323,8 @@ class Pipeline:
         if self.run.done(out, fp):
             return fp
         start = time.time()
-        rng = random.Random(d.seed * 1000 + iteration)
         pointwise = read_jsonl(self.path / f"iter-{iteration}" / "pointwise.jsonl")
-        queries = {q.id: q for q in self.inputs.queries}
-        docs = self.inputs.doc_by_id
-        sampled = [
-            (r, sample_pairs(min(d.nway, len(r["docs"])), d.delta, d.n_pairs, rng))
-            for r in pointwise
-        ]
+        sampled = self._sample(pointwise, iteration)
         records = []
         if t.pairwise_prompt == FROM_POINTWISE:
             for r, pairs in sampled:
@@ -283,11 +340,7 @@ class Pipeline:
         else:
             from adapt.teacher.scoring import pair_diagnostics
 
-            items = [
-                (queries[r["query_id"]], docs[r["docs"][i]], docs[r["docs"][j]])
-                for r, pairs in sampled
-                for i, j in pairs
-            ]
+            items = self._pair_items(sampled)
             with make_progress(self.console) as progress:
                 total = len(items) * (2 if t.both_orders else 1)
                 task = progress.add_task("teacher: pairwise", total=total)
@@ -310,6 +363,51 @@ class Pipeline:
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pairs", start)
         return fp
+
+    def _sample(self, pointwise: list[dict], iteration: int) -> list[tuple[dict, list]]:
+        """Pairs per query from a generator seeded by the query itself: the same pairs whether
+        the queries are scored together or in shards."""
+        d = self.config.distill
+        return [
+            (
+                r,
+                sample_pairs(
+                    min(d.nway, len(r["docs"])),
+                    d.delta,
+                    d.n_pairs,
+                    random.Random(f"{d.seed}/{iteration}/{r['query_id']}"),
+                ),
+            )
+            for r in pointwise
+        ]
+
+    def _pair_items(self, sampled: list[tuple[dict, list]]) -> list:
+        queries, docs = {q.id: q for q in self.inputs.queries}, self.inputs.doc_by_id
+        return [
+            (queries[r["query_id"]], docs[r["docs"][i]], docs[r["docs"][j]])
+            for r, pairs in sampled
+            for i, j in pairs
+        ]
+
+    def _score_shard(self, iteration: int, rows: list[dict]) -> None:
+        """Score this shard's prompts of `iteration` into the cache, then stop the run."""
+        queries, docs = {q.id: q for q in self.inputs.queries}, self.inputs.doc_by_id
+        rows = [r for r in rows if in_shard(r["query_id"], self.shard)]
+        items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
+        scorer = self.scorer()
+        with make_progress(self.console) as progress:
+            task = progress.add_task("teacher: pointwise (shard)", total=len(items))
+            scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+            if self.config.teacher.pairwise_prompt != FROM_POINTWISE:
+                pairs = self._pair_items(self._sample(teacher_sorted(rows, scores), iteration))
+                task = progress.add_task("teacher: pairwise (shard)", total=len(pairs))
+                scorer.score_pairs(pairs, lambda n: progress.advance(task, n))
+        raise ShardDone(
+            f"shard {self.shard[0]}/{self.shard[1]} of iteration {iteration}: {len(rows)} queries, "
+            f"{scorer.computed} prompts scored, {scorer.reused} already stored in "
+            f"{self.cache_path}. When every shard is done: `adapt merge` the caches into "
+            "this run's, then run again without --shard"
+        )
 
     def train(self, iteration: int, upstream: str) -> str:
         out = self.path / f"iter-{iteration}" / "checkpoint"
@@ -364,6 +462,12 @@ class Pipeline:
     # -- the loop --------------------------------------------------------------------------
 
     def run_all(self) -> dict:
+        try:
+            return self._loop()
+        finally:
+            self.run.close()
+
+    def _loop(self) -> dict:
         torch.manual_seed(self.config.distill.seed)
         write_jsonl(
             self.path / "queries.jsonl",
@@ -381,10 +485,14 @@ class Pipeline:
             fp = self.pointwise(iteration + 1, fp)
             fp = self.pairs(iteration + 1, fp)
             fp = self.train(iteration + 1, fp)
-        summary = report.build(self.path, self.config, self.timings)
-        self.run.close()
-        return summary
+        return report.build(self.path, self.config, self.timings)
 
 
-def run(config: Config, run_dir: Path, console: Console, force: bool = False) -> dict:
-    return Pipeline(config, run_dir, console, force).run_all()
+def run(
+    config: Config,
+    run_dir: Path,
+    console: Console,
+    force: bool = False,
+    shard: tuple[int, int] | None = None,
+) -> dict:
+    return Pipeline(config, run_dir, console, force, shard=shard).run_all()

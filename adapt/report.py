@@ -8,6 +8,8 @@ from adapt.config import Config
 from adapt.evaluate import METRICS, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 
+NOISE_TAU = 0.05  # below this teacher-student agreement the teacher looks like noise
+
 
 def _iterations(run_dir: Path) -> list[Path]:
     found = [p for p in run_dir.glob("iter-*") if p.name.split("-")[1].isdigit()]
@@ -31,6 +33,8 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
                 }
         if (folder / "teacher-diagnostics.json").is_file():
             row["teacher_diagnostics"] = read_json(folder / "teacher-diagnostics.json")
+        if (folder / "pointwise-diagnostics.json").is_file():
+            row["teacher_agreement"] = read_json(folder / "pointwise-diagnostics.json")
         if (folder / "train-log.jsonl").is_file():
             log = read_jsonl(folder / "train-log.jsonl")
             row["train"] = {
@@ -100,6 +104,13 @@ def markdown(summary: dict) -> str:
     else:
         lines += ["No qrels were given: no metrics.", ""]
     for row in summary["iterations"]:
+        tau = row.get("teacher_agreement", {}).get("teacher_student_tau")
+        if tau is not None:
+            lines.append(
+                f"- iteration {row['iteration']}: teacher-student agreement (Kendall tau over the "
+                f"candidates, no labels) {tau:.3f}"
+                + (" **warning: the teacher looks like noise here**" if tau < NOISE_TAU else "")
+            )
         if "train" in row or "teacher_diagnostics" in row:
             lines.append(
                 f"- iteration {row['iteration']}: train {json.dumps(row.get('train'))}; "

@@ -29,6 +29,19 @@ QWEN = {  # hidden, intermediate, layers, heads, kv heads, tied embeddings
     "qwen2.5-7b": (3584, 18944, 28, 28, 4, False),
 }
 DEVICE = "cuda"
+TINY_BERT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
+def student_model(tokenizer) -> ColBERT:
+    """colbertv2.0's shape (BERT-base, 128-dim head) on the GPU; a tiny BERT in a dry run."""
+    config = BertConfig(**(TINY_BERT if DEVICE == "cpu" else {}))
+    encoder = BertModel(config).to(DEVICE)
+    linear = torch.nn.Linear(config.hidden_size, 128, bias=False).to(DEVICE)
+    model = ColBERT(encoder, tokenizer, linear, query_maxlen=32, doc_maxlen=180)
+    model.skip_ids = model.skip_ids.to(DEVICE)
+    return model
+
+
 WORDS = [
     "the",
     "retrieval",
@@ -102,16 +115,24 @@ def bench_teachers(tokenizer, n_prompts: int, shapes: list[str]) -> list[str]:
         f"{text(150, i)}\nAnswer:"
         for i, q in enumerate(queries)
     ]
+    ab = [
+        f"Which document is more relevant to the query? Answer only 'A' or 'B'.\nQuery:{q}\n"
+        f"Document A: {text(150, i)}\nDocument B: {text(150, i + 5)}\nAnswer:"
+        for i, q in enumerate(queries)
+    ]
     labels = [tokenizer.encode(" Yes")[0], tokenizer.encode(" No")[0]]
+    ab_labels = [tokenizer.encode(" A")[0], tokenizer.encode(" B")[0]]
     tokens = sum(len(tokenizer.encode(p + q)) for p, q in zip(prompts, queries)) / n_prompts
+    ab_tokens = sum(len(tokenizer.encode(p)) for p in ab) / n_prompts
     for name in shapes:
         backend = teacher_backend(name, tokenizer, batch_size=64)
         params = sum(p.numel() for p in backend.model.parameters()) / 1e9
         ql = timed(lambda b=backend: b.continuation_logprobs(prompts, queries))
         yn = timed(lambda b=backend: b.label_logits(yes_no, labels))
+        pair = timed(lambda b=backend: b.label_logits(ab, ab_labels))
         rows.append(
             f"| {name} | {params:.2f}B | {tokens:.0f} | {n_prompts / ql:.0f} | "
-            f"{n_prompts / yn:.0f} |"
+            f"{n_prompts / yn:.0f} | {ab_tokens:.0f} | {n_prompts / pair:.0f} |"
         )
         del backend
         if DEVICE == "cuda":
@@ -152,11 +173,7 @@ def bench_shared_prefix(tokenizer, shapes: list[str], passages: int, per_passage
 
 
 def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
-    config = BertConfig()  # bert-base: colbertv2.0's encoder
-    encoder = BertModel(config).to(DEVICE)
-    linear = torch.nn.Linear(768, 128, bias=False).to(DEVICE)
-    model = ColBERT(encoder, tokenizer, linear, query_maxlen=32, doc_maxlen=180)
-    model.skip_ids = model.skip_ids.to(DEVICE)
+    model = student_model(tokenizer)
     docs = [Document(f"d{i}", text(150, i)) for i in range(64)]
     examples = [
         Example(
@@ -172,11 +189,11 @@ def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
     def step() -> None:
         train(model, examples, distill, doc_maxlen=180, seed=0)
 
-    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
         seconds = timed(step, repeats=3)
     corpus = [Document(f"c{i}", text(150, i)) for i in range(n_docs)]
     queries = [Query(f"q{i}", text(10, i)) for i in range(n_queries)]
-    with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
         start = time.perf_counter()
         index = ExactIndex.build(model, corpus, maxlen=300, batch_size=256)
         sync()
@@ -192,11 +209,44 @@ def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
     ]
 
 
+def bench_paper_scale(tokenizer, micro_batches: list[int], n_docs: int) -> list[str]:
+    """The paper's training step, 32 queries x 64 passages x 180 tokens, which does not fit an
+    80 GB GPU in one pass: gradient accumulation over micro-batches (DistillConfig.micro_batch)."""
+    model = student_model(tokenizer)
+    docs = [Document(f"d{i}", text(150, i)) for i in range(n_docs)]
+    examples = [
+        Example(
+            Query(f"q{i}", text(10, i)),
+            docs,
+            [float(-j) for j in range(n_docs)],
+            [(j, j + 1, 0.7) for j in range(min(50, n_docs - 1))],
+        )
+        for i in range(32)
+    ]
+    rows = []
+    for micro in micro_batches:
+        distill = DistillConfig(batch_size=32, micro_batch=micro, epochs=1, lr=1e-5)
+        if DEVICE == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+            seconds = timed(lambda d=distill: train(model, examples, d, doc_maxlen=180, seed=0))
+        peak = torch.cuda.max_memory_allocated() / 2**30 if DEVICE == "cuda" else float("nan")
+        rows.append(
+            f"| 32 queries x {n_docs} passages, micro-batch {micro} | {seconds:.2f} s | "
+            f"{32 / seconds:.1f} | {peak:.1f} GiB |"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokenizers", default="bench/_device")
     parser.add_argument("--prompts", type=int, default=512)
-    parser.add_argument("--shared-only", action="store_true", help="skip the other sections")
+    parser.add_argument(
+        "--only",
+        default="teachers,shared,student,scale",
+        help="comma-separated sections: teachers, shared, student, scale",
+    )
     parser.add_argument("--dry", action="store_true", help="tiny sizes on CPU: checks the script")
     args = parser.parse_args()
     global DEVICE
@@ -205,28 +255,33 @@ def main() -> None:
     bert_tok = AutoTokenizer.from_pretrained(f"{args.tokenizers}/bert-tokenizer")
     name = "cpu (dry run)" if args.dry else torch.cuda.get_device_name()
     print(f"device: {name}, torch {torch.__version__}, python {platform.python_version()}")
-    print(
-        "\n| teacher shape | params | tokens/prompt | query-likelihood prompts/s | "
-        "Yes/No prompts/s |\n|---|---|---|---|---|"
-    )
+    sections = args.only.split(",")
     shapes = ["qwen2.5-0.5b"] if args.dry else list(QWEN)
-    for row in (
-        []
-        if args.shared_only
-        else bench_teachers(qwen_tok, 2 if args.dry else args.prompts, shapes)
-    ):
-        print(row, flush=True)
-    print(
-        "\n| teacher shape | passages x queries each | one pass per pair, prompts/s | "
-        "shared passage prefix, prompts/s |\n|---|---|---|---|"
-    )
-    for row in bench_shared_prefix(qwen_tok, shapes, *((2, 2) if args.dry else (64, 8))):
-        print(row, flush=True)
-    if args.shared_only:
-        return
-    print("\n| student (ColBERT, BERT-base shape) | rate |\n|---|---|")
-    for row in bench_student(bert_tok, *((40, 4) if args.dry else (5000, 1000))):
-        print(row, flush=True)
+    if "teachers" in sections:
+        print(
+            "\n| teacher shape | params | tokens/prompt | query-likelihood prompts/s | "
+            "Yes/No prompts/s | A/B tokens/prompt | A/B prompts/s |\n|---|---|---|---|---|---|---|"
+        )
+        for row in bench_teachers(qwen_tok, 2 if args.dry else args.prompts, shapes):
+            print(row, flush=True)
+    if "shared" in sections:
+        print(
+            "\n| teacher shape | passages x queries each | one pass per pair, prompts/s | "
+            "shared passage prefix, prompts/s |\n|---|---|---|---|"
+        )
+        for row in bench_shared_prefix(qwen_tok, shapes, *((2, 2) if args.dry else (64, 8))):
+            print(row, flush=True)
+    if "student" in sections:
+        print("\n| student (ColBERT, BERT-base shape) | rate |\n|---|---|")
+        for row in bench_student(bert_tok, *((40, 4) if args.dry else (5000, 1000))):
+            print(row, flush=True)
+    if "scale" in sections:
+        print(
+            "\n| paper-scale training step (bf16 autocast) | s/step | queries/s | peak memory |"
+            "\n|---|---|---|---|"
+        )
+        for row in bench_paper_scale(bert_tok, [2] if args.dry else [8, 4], 4 if args.dry else 64):
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

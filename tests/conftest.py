@@ -152,3 +152,32 @@ def tiny_colbert(tiny_bert, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-colbert")
     model.save(folder)
     return folder
+
+
+N_DOCS, N_QUERIES = 40, 4
+
+
+@pytest.fixture()
+def scoring_inputs(tmp_path):
+    """A TSV corpus and queries, and candidates naming every document for every query."""
+    words = WORDS[1:13]
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text(
+        "".join(
+            f"d{i}\t{' '.join(words[(i + k) % len(words)] for k in range(12))}\n"
+            for i in range(N_DOCS)
+        )
+    )
+    queries = tmp_path / "queries.tsv"
+    queries.write_text(
+        "".join(f"q{j}\thow do i {words[j]} a {words[j + 3]}\n" for j in range(N_QUERIES))
+    )
+    candidates = tmp_path / "candidates.jsonl"
+    candidates.write_text(
+        "".join(
+            json.dumps({"query_id": f"q{j}", "hits": [[f"d{i}", 0.0] for i in range(N_DOCS)]})
+            + "\n"
+            for j in range(N_QUERIES)
+        )
+    )
+    return corpus, queries, candidates

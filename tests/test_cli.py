@@ -235,7 +235,7 @@ def test_truncated_gguf_teacher(tiny_beir, tmp_path):
 
 def test_query_split_needs_a_beir_folder(tmp_path):
     (tmp_path / "q.txt").write_text("a query\n")
-    (tmp_path / "c.tsv").write_text("d1\ttext\n")
+    (tmp_path / "c.tsv").write_text("d1\ttext\nd2\tmore text\n")
     _one_line_error(
         adapt(
             "run",
@@ -283,3 +283,33 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert pointwise["template"] == "query-likelihood" and 0.0 <= pointwise["ndcg@10_reranked"] <= 1
     assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
     assert 0.0 <= pairwise["share_answer_a"] <= 1.0
+
+
+def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):
+    (tmp_path / "c.tsv").write_text("d1\tthe only passage\n")
+    (tmp_path / "q.txt").write_text("a query\n")
+    result = adapt(
+        "run",
+        "--corpus",
+        str(tmp_path / "c.tsv"),
+        "--queries",
+        str(tmp_path / "q.txt"),
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
+    _one_line_error(result, "at least 2 documents are needed")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_one_megabyte_document_is_read_and_cut_to_the_student_length(tiny_colbert, tmp_path):
+    from adapt.data import read_corpus
+    from adapt.retriever.colbert import ColBERT
+    from tests.conftest import WORDS
+
+    huge = " ".join(WORDS[i % len(WORDS)] for i in range(200_000))
+    assert len(huge) > 1_000_000
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"_id": "big", "text": huge}) + "\n")
+    (doc,) = read_corpus(path)
+    embeddings, mask = ColBERT.load(str(tiny_colbert)).encode_docs([doc.full_text], 16)
+    assert embeddings.shape[1] <= 16 and mask.any()

@@ -35,5 +35,10 @@ def test_wrong_type_is_refused(tmp_path):
 def test_shipped_recipes_load():
     from pathlib import Path
 
+    from adapt.bench import load_bench
+
     for recipe in Path(__file__).parents[1].glob("recipes/*.toml"):
-        load_config(recipe)
+        if recipe.name.startswith("bench-"):
+            assert load_bench(recipe).domains
+        else:
+            load_config(recipe)

@@ -9,34 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import WORDS
-
-N_DOCS, N_QUERIES = 40, 4
-
-
-@pytest.fixture()
-def scoring_inputs(tmp_path):
-    words = WORDS[1:13]
-    corpus = tmp_path / "corpus.tsv"
-    corpus.write_text(
-        "".join(
-            f"d{i}\t{' '.join(words[(i + k) % len(words)] for k in range(12))}\n"
-            for i in range(N_DOCS)
-        )
-    )
-    queries = tmp_path / "queries.tsv"
-    queries.write_text(
-        "".join(f"q{j}\thow do i {words[j]} a {words[j + 3]}\n" for j in range(N_QUERIES))
-    )
-    candidates = tmp_path / "candidates.jsonl"
-    candidates.write_text(
-        "".join(
-            json.dumps({"query_id": f"q{j}", "hits": [[f"d{i}", 0.0] for i in range(N_DOCS)]})
-            + "\n"
-            for j in range(N_QUERIES)
-        )
-    )
-    return corpus, queries, candidates
+from tests.conftest import N_DOCS, N_QUERIES, WORDS
 
 
 def _score(inputs, out, cache) -> list[str]:
@@ -110,3 +83,119 @@ def test_sigkill_during_scoring_then_resume(scoring_inputs, tmp_path):
     for a, b in zip(resumed_rows, fresh_rows, strict=True):
         assert a["docs"] == b["docs"]
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def run_inputs(tiny_bert, tmp_path_factory):
+    """A recipe whose indexing (2,000 documents) and training (15 epochs) each take seconds,
+    so a kill can be aimed inside either stage."""
+    import random
+
+    rng = random.Random(0)
+    tmp_path = tmp_path_factory.mktemp("kill-run")
+    data = tmp_path / "data"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": f"d{i}", "text": " ".join(rng.choices(WORDS, k=14))}) + "\n"
+            for i in range(2000)
+        )
+    )
+    (data / "queries.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": f"q{j}", "text": " ".join(WORDS[j : j + 3])}) + "\n"
+            for j in range(4)
+        )
+    )
+    (data / "qrels" / "test.tsv").write_text("".join(f"q{j}\td{j}\t1\n" for j in range(4)))
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f"""iterations = 1
+[data]
+corpus = "{data}"
+queries = "{data}"
+qrels = "{data}/qrels/test.tsv"
+[student]
+model = "{tiny_bert}"
+dim = 16
+doc_maxlen = 16
+eval_doc_maxlen = 16
+query_maxlen = 12
+encode_batch_size = 8
+[teacher]
+model = "smollm2-135m"
+pointwise_prompt = "query-likelihood"
+pairwise_prompt = "from-pointwise"
+[distill]
+top_k = 3
+nway = 3
+n_pairs = 2
+delta = 3
+batch_size = 1
+epochs = 15
+lr = 1e-4
+"""
+    )
+    return recipe
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(run_inputs, tmp_path_factory) -> list[dict]:
+    run_dir = tmp_path_factory.mktemp("fresh")
+    fresh = subprocess.run(_run(run_inputs, run_dir), capture_output=True, text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr
+    return json.loads((run_dir / "report.json").read_text())["iterations"]
+
+
+def _run(recipe, run_dir) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "adapt",
+        "run",
+        "--recipe",
+        str(recipe),
+        "--run-dir",
+        str(run_dir),
+    ]
+
+
+def _stages(run_dir) -> dict:
+    try:
+        return json.loads((run_dir / "stages.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("after", "inside", "output"),
+    [
+        ("iter-0/checkpoint", "indexing", "iter-0/index.pt"),
+        ("iter-1/pairs.jsonl", "training", "iter-1/checkpoint"),
+    ],
+)
+def test_sigkill_inside_a_stage_then_resume_equals_an_uninterrupted_run(
+    run_inputs, uninterrupted, tmp_path, after, inside, output
+):
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        _run(run_inputs, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while after not in _stages(run_dir) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the next stage, which takes several seconds
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert after in _stages(run_dir) and output not in _stages(run_dir), f"kill missed {inside}"
+    assert not (run_dir / output).exists()  # nothing half-written in place
+    stored = _stored(run_dir / "teacher-cache.sqlite")
+
+    resumed = subprocess.run(_run(run_inputs, run_dir), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    if inside == "training":  # the teacher's scores were complete: it is not even loaded
+        assert "loading teacher" not in resumed.stderr
+        assert _stored(run_dir / "teacher-cache.sqlite") == stored
+    resumed_report = json.loads((run_dir / "report.json").read_text())["iterations"]
+    for a, b in zip(resumed_report, uninterrupted, strict=True):
+        assert a["metrics"] == b["metrics"]

@@ -94,3 +94,17 @@ def test_changed_config_is_refused_unless_forced(tiny_beir, tiny_bert, tmp_path)
     # Only the stages downstream of the change ran again: teacher scores were kept.
     assert (run_dir / "iter-1/pointwise.jsonl").stat().st_mtime == before
     assert json.loads((run_dir / "config.json").read_text())["distill"]["lr"] == 5e-4
+
+
+def test_label_free_teacher_check_is_reported_and_can_refuse(tiny_beir, tiny_bert, tmp_path):
+    console = Console(quiet=True)
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations = 1
+    summary = pipeline.run(config, tmp_path / "run", console)
+    agreement = summary["iterations"][1]["teacher_agreement"]
+    assert agreement["queries"] > 0 and -1 <= agreement["teacher_student_tau"] <= 1
+    assert "teacher-student agreement" in (tmp_path / "run" / "report.md").read_text()
+    config.teacher.min_student_agreement = 1.01  # no teacher can reach it
+    with pytest.raises(AdaptError, match="Refusing to train"):
+        pipeline.run(config, tmp_path / "strict", console)
+    assert not (tmp_path / "strict" / "iter-1" / "checkpoint").exists()

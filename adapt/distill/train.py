@@ -9,6 +9,7 @@ import torch
 
 from adapt.config import DistillConfig
 from adapt.data import Document, Query
+from adapt.distill import distributed
 from adapt.distill.losses import contrastive_loss, kd_loss, pair_loss
 from adapt.retriever.colbert import ColBERT, maxsim_paired
 
@@ -99,46 +100,64 @@ def train(
         ),
     )
     use_cl = config.lambda_cl > 0 and any(e.positive is not None for e in examples)
+    rank, world = distributed.rank_and_world()
     model.train()
     log: list[dict[str, float]] = []
     for _ in range(config.epochs):
         order = list(examples)
-        rng.shuffle(order)
+        rng.shuffle(order)  # the same order on every rank: same seed
         for start in range(0, len(order), config.batch_size):
             batch = order[start : start + config.batch_size]
-            device = model.linear.weight.device
-            tensors = {k: v.to(device) for k, v in _collate(batch).items()}
-            width = tensors["valid"].shape[1]
-            queries = model.encode_queries([e.query.text for e in batch])
-            texts = [
-                e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)
-            ]
-            doc_emb, doc_mask = model.encode_docs(texts, doc_maxlen)
-            doc_emb = doc_emb.view(len(batch), width, *doc_emb.shape[1:])
-            doc_mask = doc_mask.view(len(batch), width, -1)
-            student = maxsim_paired(queries, doc_emb, doc_mask)
-            losses = {
-                "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
-                "pair": pair_loss(
-                    student, tensors["pairs"], tensors["target"], tensors["pair_valid"]
-                ),
-            }
-            total_loss = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
-            if use_cl:
-                positive = torch.tensor(
-                    [e.positive if e.positive is not None else 0 for e in batch], device=device
-                )
-                losses["cl"] = contrastive_loss(student, tensors["valid"], positive)
-                total_loss = total_loss + config.lambda_cl * losses["cl"]
+            share = batch[rank::world]
+            micro = config.micro_batch or len(share) or 1
             optimizer.zero_grad()
-            total_loss.backward()
+            sums: dict[str, torch.Tensor] = {}
+            for lo in range(0, len(share), micro):
+                chunk = share[lo : lo + micro]
+                losses = _losses(model, chunk, config, doc_maxlen, use_cl)
+                # Losses are means over a chunk's queries: weighting each chunk by its share of
+                # the global batch makes the summed gradients those of the whole batch at once.
+                weight = len(chunk) / len(batch)
+                (weight * losses["loss"]).backward()
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + weight * value.detach()
+            if world > 1:
+                sums = distributed.sum_gradients_and_values(model, sums)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            row = {name: value.item() for name, value in losses.items()}
-            row.update(loss=total_loss.item(), lr=schedule.get_last_lr()[0], step=len(log) + 1)
+            row = {name: float(value) for name, value in sums.items()}
+            row.update(lr=schedule.get_last_lr()[0], step=len(log) + 1)
             log.append(row)
             if on_step:
                 on_step(row)
     model.eval()
     return log
+
+
+def _losses(
+    model: ColBERT, batch: list[Example], config: DistillConfig, doc_maxlen: int, use_cl: bool
+) -> dict[str, torch.Tensor]:
+    """L_KD, L_pair (and L_CL) of one forward pass over `batch`, and their weighted sum `loss`."""
+    device = model.linear.weight.device
+    tensors = {k: v.to(device) for k, v in _collate(batch).items()}
+    width = tensors["valid"].shape[1]
+    queries = model.encode_queries([e.query.text for e in batch])
+    texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
+    doc_emb, doc_mask = model.encode_docs(texts, doc_maxlen)
+    doc_emb = doc_emb.view(len(batch), width, *doc_emb.shape[1:])
+    doc_mask = doc_mask.view(len(batch), width, -1)
+    student = maxsim_paired(queries, doc_emb, doc_mask)
+    losses = {
+        "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
+        "pair": pair_loss(student, tensors["pairs"], tensors["target"], tensors["pair_valid"]),
+    }
+    total = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
+    if use_cl:
+        positive = torch.tensor(
+            [e.positive if e.positive is not None else 0 for e in batch], device=device
+        )
+        losses["cl"] = contrastive_loss(student, tensors["valid"], positive)
+        total = total + config.lambda_cl * losses["cl"]
+    losses["loss"] = total
+    return losses

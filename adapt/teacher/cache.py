@@ -9,6 +9,8 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+from adapt.errors import AdaptError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
     teacher TEXT NOT NULL,
@@ -23,6 +25,10 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 Key = tuple[str, str, str, str, str, str]
+
+
+def _attached(db: sqlite3.Connection) -> bool:
+    return any(row[1] == "other" for row in db.execute("PRAGMA database_list"))
 
 
 def content_hash(*texts: str) -> str:
@@ -58,6 +64,22 @@ class ScoreCache:
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(*key, float(score)) for key, score in items],
             )
+
+    def merge(self, other: Path) -> int:
+        """Copy in every score of another cache file; returns how many were new."""
+        if not other.is_file():
+            raise AdaptError(f"{other}: score cache not found")
+        before = len(self)
+        try:
+            self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO scores SELECT * FROM other.scores")
+        except sqlite3.DatabaseError as err:
+            raise AdaptError(f"{other}: not an adapt score cache ({err})") from None
+        finally:
+            if _attached(self.db):
+                self.db.execute("DETACH DATABASE other")
+        return len(self) - before
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]

@@ -1,0 +1,238 @@
+"""`adapt bench`: every configured domain x method, resumable, one report.
+
+A bench recipe names a base recipe, the methods (rows) and the domains:
+
+    recipe = "demo.toml"            # student, teacher and distillation settings for every domain
+    methods = ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
+    rerank_queries = 100            # evaluation queries the teacher reranks (seeded sample)
+    teacher_cache = "runs/bench-x"  # optional: reuse another bench's teacher scores and start
+    [defaults]                      # recipe tables applied to every domain
+    [[domains]]
+    name = "scifact"
+    data = { corpus = "...", queries = "...", queries_split = "train", qrels = "..." }
+    like = "scifact"                # optional: this domain's name in teacher_cache's bench
+
+Layout: BENCH/DOMAIN/METHOD/ (a run directory for the adapted methods, result.json for the
+others), BENCH/DOMAIN/teacher-cache.sqlite shared by the domain's methods (the L_KD-only run
+reuses the pointwise scores of the full run; `teacher_cache` points at another bench's, so an
+ablation of the training settings scores nothing again), BENCH/report.{json,md,html}. Each
+finished method is kept, so a killed bench resumes where it stopped.
+"""
+
+import copy
+import os
+import random
+import shutil
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from adapt.config import Config, apply_table, load_config
+from adapt.errors import InputError
+from adapt.evaluate import per_query, summarize
+from adapt.io import read_json, read_jsonl, write_json
+from adapt.pipeline import Inputs, Pipeline, load_inputs, make_progress, make_scorer
+
+METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
+LABELS = {
+    "bm25": "BM25",
+    "biencoder": "bi-encoder (student's encoder, mean pooling)",
+    "start": "ColBERT start",
+    "kd": "+ L_KD only",
+    "pairdistill": "+ L_KD + L_pair",
+    "teacher-rerank": "teacher reranks the start's top-k",
+}
+
+
+@dataclass
+class Bench:
+    name: str
+    methods: list[str]
+    rerank_queries: int
+    domains: dict[str, Config]
+    teacher_cache: str | None = None
+    like: dict[str, str] = field(default_factory=dict)  # domain -> its name in teacher_cache
+
+
+def load_bench(path: Path) -> Bench:
+    """Parse and check a bench recipe; every domain's config is complete after this."""
+    if not path.is_file():
+        raise InputError(path, "bench recipe not found")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(path, f"invalid TOML ({err})") from None
+    known = {"name", "recipe", "methods", "rerank_queries", "teacher_cache", "defaults", "domains"}
+    if unknown := set(values) - known:
+        raise InputError(path, f"unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
+    methods = values.get("methods", list(METHODS))
+    if bad := [m for m in methods if m not in METHODS]:
+        raise InputError(path, f"unknown method(s) {bad} (known: {', '.join(METHODS)})")
+    domains = values.get("domains", [])
+    if not domains:
+        raise InputError(path, "no [[domains]]")
+    base = load_config(path.parent / values["recipe"] if "recipe" in values else None)
+    apply_table(base, values.get("defaults", {}), str(path), path.parent)
+    configs: dict[str, Config] = {}
+    like: dict[str, str] = {}
+    for table in domains:
+        table = dict(table)
+        name = table.pop("name", None)
+        like[name] = table.pop("like", name)
+        if not name or name in configs:
+            raise InputError(path, f"each domain needs a unique name (got {name!r})")
+        config = copy.deepcopy(base)
+        config.name = name
+        apply_table(config, table, f"{path} (domain {name})", path.parent)
+        if not config.data.qrels:
+            raise InputError(path, f"domain {name}: a bench needs qrels to evaluate")
+        configs[name] = config
+    return Bench(
+        values.get("name", path.stem),
+        methods,
+        values.get("rerank_queries", 0),
+        configs,
+        values.get("teacher_cache"),
+        like,
+    )
+
+
+def run_bench(recipe: Path, out: Path, console: Console) -> dict:
+    from adapt import bench_report
+
+    bench = load_bench(recipe)
+    inputs = {name: load_inputs(config) for name, config in bench.domains.items()}  # fail early
+    for name, config in bench.domains.items():
+        console.rule(f"domain {name}")
+        shared = Path(bench.teacher_cache) / bench.like[name] if bench.teacher_cache else None
+        runner = DomainRunner(config, inputs[name], out / name, console, shared)
+        for method in bench.methods:
+            console.print(f"[bold]{name}: {LABELS[method]}[/]")
+            runner.run(method, bench.rerank_queries)
+    return bench_report.build(out, bench)
+
+
+class DomainRunner:
+    def __init__(
+        self, config: Config, inputs: Inputs, root: Path, console: Console, shared: Path | None
+    ) -> None:
+        self.config, self.inputs, self.root, self.console = config, inputs, root, console
+        self.shared = shared  # another bench's domain: its scores and start are reused
+        # Scores are keyed by teacher, template and texts, so sharing a cache is safe.
+        self.cache = (shared or root) / "teacher-cache.sqlite"
+        root.mkdir(parents=True, exist_ok=True)
+
+    def run(self, method: str, rerank_queries: int) -> None:
+        if method in ("start", "kd", "pairdistill"):
+            self._adapt(method)
+            return
+        result = self.root / method / "result.json"
+        fingerprint = self.config.fingerprint("data", "student", "teacher", "search_k")
+        if method == "teacher-rerank":
+            fingerprint += f"|{rerank_queries}|{self.config.distill.top_k}"
+        if result.is_file() and read_json(result).get("fingerprint") == fingerprint:
+            return
+        start = time.time()
+        if method == "bm25":
+            ranking, settings = self._bm25()
+        elif method == "biencoder":
+            ranking, settings = self._biencoder()
+        else:
+            ranking, settings = self._teacher_rerank(rerank_queries)
+        values = per_query(self.inputs.qrels, ranking)
+        if method == "teacher-rerank":  # only the sampled queries were reranked
+            values = {m: {q: v[q] for q in ranking if q in v} for m, v in values.items()}
+        write_json(
+            result,
+            {
+                "fingerprint": fingerprint,
+                "settings": settings,
+                "metrics": summarize(values),
+                "per_query": values,
+                "wall_s": round(time.time() - start, 1),
+            },
+        )
+
+    def _bm25(self):
+        from adapt.retriever.bm25 import bm25_search
+
+        return bm25_search(self.inputs.docs, self.inputs.eval_queries, self.config.search_k)
+
+    def _biencoder(self):
+        from adapt.retriever.dense import DenseEncoder, dense_search
+
+        s = self.config.student
+        model = DenseEncoder.load(s.model, s.eval_doc_maxlen)
+        with make_progress(self.console) as progress:
+            ranking = dense_search(
+                model,
+                self.inputs.docs,
+                self.inputs.eval_queries,
+                self.config.search_k,
+                s.encode_batch_size,
+                progress,
+            )
+        return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
+
+    def _teacher_rerank(self, sample: int):
+        """The teacher's own order of the start's top-k: what distillation aims at."""
+        self._adapt("start")
+        hits = {
+            r["query_id"]: r["hits"] for r in read_jsonl(self.root / "start/iter-0/eval-run.jsonl")
+        }
+        queries = [q for q in self.inputs.eval_queries if q.id in hits]
+        if 0 < sample < len(queries):
+            queries = sorted(random.Random(0).sample(queries, sample), key=lambda q: q.id)
+        k = self.config.distill.top_k
+        docs = self.inputs.doc_by_id
+        items = [(q, docs[d]) for q in queries for d, _ in hits[q.id][:k]]
+        scorer = make_scorer(self.config.teacher, self.cache, self.console)
+        with make_progress(self.console) as progress:
+            task = progress.add_task("teacher: reranking", total=len(items))
+            scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+        ranking, cursor = {}, 0
+        for q in queries:
+            top = [d for d, _ in hits[q.id][:k]]
+            ordered = sorted(zip(top, scores[cursor : cursor + len(top)]), key=lambda p: -p[1])
+            cursor += len(top)
+            rest = [(d, s) for d, s in hits[q.id][k:]]
+            ranking[q.id] = [(d, float(s)) for d, s in ordered] + rest
+        return ranking, {"queries": len(queries), "top_k": k, "computed": scorer.computed}
+
+    def _adapt(self, method: str) -> None:
+        config = copy.deepcopy(self.config)
+        force = False
+        if method == "start":
+            config.iterations = 0
+            if self.shared and (self.shared / "start" / "stages.json").is_file():
+                # Its stages' fingerprints cover only the student and the data: where those
+                # differ, the start is recomputed; `force` lets the other settings differ.
+                _share_start(self.shared / "start", self.root / "start")
+                force = True
+        elif method == "kd":
+            config.iterations, config.distill.lambda_pair = 1, 0.0
+        run_dir = self.root / method
+        if method != "start":
+            self._adapt("start")
+            _share_start(self.root / "start", run_dir)
+        Pipeline(config, run_dir, self.console, force, cache=self.cache).run_all()
+
+
+def _share_start(start: Path, run_dir: Path) -> None:
+    """Give an adapted run the start's checkpoint, index and evaluation (hard links, with their
+    stage records): every method of a domain starts from the same student, computed once."""
+    if (run_dir / "iter-0").exists():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / ".iter-0.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(start / "iter-0", tmp, copy_function=os.link)
+    stages = {k: v for k, v in read_json(start / "stages.json").items() if k.startswith("iter-0/")}
+    write_json(run_dir / "stages.json", stages)
+    if (start / "timings.json").is_file():
+        timings = read_json(start / "timings.json")
+        write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if "iter-0/" in k})
+    os.replace(tmp, run_dir / "iter-0")

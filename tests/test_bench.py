@@ -1,0 +1,130 @@
+"""`adapt bench` end to end on tiny real models: every method, one report, resume, bad recipes."""
+
+import json
+
+import pytest
+from rich.console import Console
+
+from adapt.bench import load_bench, run_bench
+from adapt.errors import InputError
+
+
+def _recipe(tmp_path, tiny_beir, tiny_bert, methods=None) -> str:
+    methods = methods or ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
+    return f"""
+name = "tiny"
+methods = {json.dumps(methods)}
+rerank_queries = 3
+[defaults]
+iterations = 2
+[defaults.student]
+model = "{tiny_bert}"
+dim = 16
+doc_maxlen = 16
+eval_doc_maxlen = 16
+query_maxlen = 12
+[defaults.teacher]
+model = "smollm2-135m"
+pointwise_prompt = "query-likelihood"
+pairwise_prompt = "from-pointwise"
+max_document_tokens = 24
+[defaults.distill]
+top_k = 3
+nway = 3
+n_pairs = 2
+delta = 3
+batch_size = 2
+lr = 1e-3
+[[domains]]
+name = "tiny"
+[domains.data]
+corpus = "{tiny_beir}"
+queries = "{tiny_beir}"
+queries_split = "half-1"
+qrels = "{tiny_beir}/qrels/test.tsv"
+"""
+
+
+def test_bench_runs_every_method_into_one_report_and_resumes(tiny_beir, tiny_bert, tmp_path):
+    # The bench recipe's own keys are checked before anything runs.
+    recipe = tmp_path / "bench.toml"
+    recipe.write_text(_recipe(tmp_path, tiny_beir, tiny_bert))
+    out = tmp_path / "bench"
+    summary = run_bench(recipe, out, Console(quiet=True))
+    rows = {r["method"]: r for r in summary["domains"]["tiny"]["rows"]}
+    assert list(rows) == [
+        "bm25",
+        "biencoder",
+        "start",
+        "pairdistill@1",
+        "pairdistill@2",
+        "kd@1",
+        "teacher-rerank",
+    ]
+    assert rows["teacher-rerank"]["queries"] == 3  # the sample, compared on the same queries
+    assert all("vs_start" in r for m, r in rows.items() if m != "start")
+    # The adapted runs start from the start's files (hard links), computed once.
+    start_ckpt = out / "tiny/start/iter-0/checkpoint/model.safetensors"
+    kd_ckpt = out / "tiny/kd/iter-0/checkpoint/model.safetensors"
+    assert start_ckpt.stat().st_ino == kd_ckpt.stat().st_ino
+    # L_KD only reused the full run's pointwise scores (one shared cache) but trained otherwise.
+    kd_pointwise = (out / "tiny/kd/iter-1/pointwise.jsonl").read_text()
+    assert kd_pointwise == (out / "tiny/pairdistill/iter-1/pointwise.jsonl").read_text()
+    assert rows["kd@1"]["metrics"] != rows["pairdistill@1"]["metrics"] or (
+        (out / "tiny/kd/iter-1/train-log.jsonl").read_text()
+        != (out / "tiny/pairdistill/iter-1/train-log.jsonl").read_text()
+    )
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3  # bars, loss curves, teacher agreement
+    assert "| ColBERT start |" in (out / "report.md").read_text()
+    # Resume: a second run recomputes nothing and gives the same report.
+    outputs = [p for p in out.rglob("*") if p.name in {"result.json", "eval.json", "index.pt"}]
+    outputs += list(out.rglob("iter-*/*.jsonl")) + list(out.rglob("model.safetensors"))
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    again = run_bench(recipe, out, Console(quiet=True))
+    assert again["domains"]["tiny"]["rows"] == summary["domains"]["tiny"]["rows"]
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('methods = ["bm25", "splade"]\n[[domains]]\nname = "x"', "unknown method"),
+        ('methodz = ["bm25"]\n[[domains]]\nname = "x"', "unknown key"),
+        ('methods = ["bm25"]', "no [[domains]]"),
+        ('[[domains]]\nname = "x"\ndata = { corpus = "c" }', "needs qrels"),
+        ('[[domains]]\nname = "x"\ndata = { qrels = "q" }\n[[domains]]\nname = "x"', "unique name"),
+        ('[[domains]]\nname = "x"\ndistill = { top_kk = 3 }', "unknown setting 'distill.top_kk'"),
+    ],
+)
+def test_bad_bench_recipes_are_refused_with_the_reason(tmp_path, text, expected):
+    recipe = tmp_path / "bench.toml"
+    recipe.write_text(text)
+    with pytest.raises(InputError, match=expected.replace("[", r"\[")):
+        load_bench(recipe)
+
+
+def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tiny_bert, tmp_path):
+    from adapt.teacher.cache import ScoreCache
+
+    recipe = tmp_path / "bench.toml"
+    recipe.write_text(_recipe(tmp_path, tiny_beir, tiny_bert, ["start", "pairdistill"]))
+    first = tmp_path / "first"
+    run_bench(recipe, first, Console(quiet=True))
+    stored = len(ScoreCache(first / "tiny" / "teacher-cache.sqlite"))
+    ablation = recipe.read_text().replace(
+        'name = "tiny"\n[domains.data]',
+        'name = "lr"\nlike = "tiny"\ndistill = { lr = 5e-3 }\n[domains.data]',
+    )
+    ablation = ablation.replace(
+        'methods = ["start"', f'teacher_cache = "{first}"\nmethods = ["start"'
+    )
+    recipe.write_text(ablation)
+    out = tmp_path / "ablation"
+    summary = run_bench(recipe, out, Console(quiet=True))
+    assert len(ScoreCache(first / "tiny" / "teacher-cache.sqlite")) == stored  # nothing rescored
+    assert not (out / "lr" / "teacher-cache.sqlite").exists()
+    start = "start/iter-0/checkpoint/model.safetensors"
+    assert (out / "lr" / start).stat().st_ino == (first / "tiny" / start).stat().st_ino
+    rows = {r["method"]: r for r in summary["domains"]["lr"]["rows"]}
+    assert rows["start"]["wall_s"] > 0 and {"pairdistill@1", "pairdistill@2"} <= set(rows)

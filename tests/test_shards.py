@@ -1,0 +1,128 @@
+"""Teacher scoring in shards: two processes, their caches merged, equal one process's scores."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from adapt.errors import AdaptError
+from adapt.teacher.cache import ScoreCache
+from adapt.teacher.shard import in_shard, parse_shard
+from tests.conftest import N_QUERIES
+from tests.test_kill import _score
+
+N_HITS = 10
+
+
+@pytest.fixture()
+def short_inputs(scoring_inputs):
+    corpus, queries, candidates = scoring_inputs
+    rows = [json.loads(line) for line in candidates.read_text().splitlines()]
+    candidates.write_text(
+        "".join(json.dumps({**r, "hits": r["hits"][:N_HITS]}) + "\n" for r in rows)
+    )
+    return corpus, queries, candidates
+
+
+def test_two_shards_merged_give_the_scores_of_one_process(short_inputs, tmp_path):
+    # Both shards hold queries (the split is a hash of the id).
+    assert {in_shard(f"q{j}", (1, 2)) for j in range(N_QUERIES)} == {True, False}
+    shards = [
+        subprocess.Popen(
+            [
+                *_score(short_inputs, tmp_path / f"s{i}.jsonl", tmp_path / f"s{i}.sqlite"),
+                "--shard",
+                f"{i}/2",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 2)
+    ]
+    for process in shards:
+        assert process.wait(timeout=600) == 0, process.stderr.read()
+    merged = tmp_path / "merged.sqlite"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adapt",
+            "merge",
+            "--into",
+            str(merged),
+            str(tmp_path / "s1.sqlite"),
+            str(tmp_path / "s2.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(ScoreCache(merged)) == N_QUERIES * N_HITS
+    # Re-running a shard is idempotent: everything is stored.
+    again = subprocess.run(
+        [*_score(short_inputs, tmp_path / "s1.jsonl", tmp_path / "s1.sqlite"), "--shard", "1/2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert " 0 new," in again.stderr
+    whole = subprocess.run(
+        _score(short_inputs, tmp_path / "whole.jsonl", merged),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert f"0 new, {N_QUERIES * N_HITS} from the cache" in " ".join(whole.stderr.split())
+    single = subprocess.run(
+        _score(short_inputs, tmp_path / "single.jsonl", tmp_path / "single.sqlite"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert single.returncode == 0, single.stderr
+    read = lambda name: [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]  # noqa: E731
+    for a, b in zip(read("whole.jsonl"), read("single.jsonl"), strict=True):
+        assert a["docs"] == b["docs"]
+        # fp32 sums in a different batch composition: equal to rounding, not bit for bit.
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1-2", "a/b", "1/0"])
+def test_bad_shard_specs_are_refused(text):
+    with pytest.raises(AdaptError, match="--shard"):
+        parse_shard(text)
+
+
+def test_merge_refuses_a_file_that_is_not_a_score_cache(tmp_path):
+    bogus = tmp_path / "bogus.sqlite"
+    bogus.write_text("not sqlite at all " * 100)
+    with pytest.raises(AdaptError, match="not an adapt score cache"):
+        ScoreCache(tmp_path / "into.sqlite").merge(bogus)
+
+
+def test_run_in_shards_then_merged_scores_nothing_twice(tiny_beir, tiny_bert, tmp_path):
+    from rich.console import Console
+
+    from adapt import pipeline
+    from tests.test_pipeline import _config
+
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations = 1
+    console = Console(quiet=True)
+    for i in (1, 2):
+        with pytest.raises(pipeline.ShardDone, match=f"shard {i}/2 of iteration 1"):
+            pipeline.run(config, tmp_path / f"shard{i}", console, shard=(i, 2))
+    main = tmp_path / "main"
+    main.mkdir()
+    cache = ScoreCache(main / "teacher-cache.sqlite")
+    for i in (1, 2):
+        cache.merge(tmp_path / f"shard{i}" / "teacher-cache.sqlite")
+    stored = len(cache)
+    assert stored > 0
+    sharded = pipeline.run(config, main, console)
+    assert len(ScoreCache(main / "teacher-cache.sqlite")) == stored  # pointwise and A/B: all stored
+    single = pipeline.run(config, tmp_path / "single", console)
+    assert len(ScoreCache(tmp_path / "single" / "teacher-cache.sqlite")) == stored
+    for a, b in zip(sharded["iterations"], single["iterations"], strict=True):
+        assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
