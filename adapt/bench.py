@@ -24,13 +24,12 @@ import os
 import random
 import shutil
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
-from adapt.config import Config, apply_table, load_config
+from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.evaluate import per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
@@ -59,12 +58,7 @@ class Bench:
 
 def load_bench(path: Path) -> Bench:
     """Parse and check a bench recipe; every domain's config is complete after this."""
-    if not path.is_file():
-        raise InputError(path, "bench recipe not found")
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(path, f"invalid TOML ({err})") from None
+    values = read_toml(path, "bench recipe")
     known = {"name", "recipe", "methods", "rerank_queries", "teacher_cache", "defaults", "domains"}
     if unknown := set(values) - known:
         raise InputError(path, f"unknown key(s) {sorted(unknown)} (known: {sorted(known)})")

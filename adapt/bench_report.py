@@ -182,7 +182,10 @@ def _plots(domain: dict) -> list[tuple[str, str]]:
     plots = []
 
     def bars(axis):
-        labels = [r["method"] for r in rows]
+        full = max(r["queries"] for r in rows)
+        labels = [
+            r["method"] + ("" if r["queries"] == full else f" ({r['queries']} q)") for r in rows
+        ]
         values = [r["metrics"]["ndcg@10"] * 100 for r in rows]
         colours = ["#c44e52" if r["method"] == "start" else "#4c72b0" for r in rows]
         axis.barh(labels, values, color=colours)

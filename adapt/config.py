@@ -128,18 +128,21 @@ def _type_ok(value: Any, wanted: Any) -> bool:
     return isinstance(value, str) if "str" in text else True
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(path, f"{what} not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(path, f"invalid TOML ({err})") from None
+
+
 def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the recipe, then `overrides` (dotted keys such as `teacher.model`)."""
     config = Config()
     if recipe is not None:
         recipe = Path(recipe)
-        if not recipe.is_file():
-            raise InputError(recipe, "recipe not found")
-        try:
-            values = tomllib.loads(recipe.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(recipe, f"invalid TOML ({err})") from None
-        apply_table(config, values, str(recipe), recipe.parent)
+        apply_table(config, read_toml(recipe, "recipe"), str(recipe), recipe.parent)
     nested: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
