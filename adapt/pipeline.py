@@ -52,6 +52,10 @@ class Inputs:
     def doc_by_id(self) -> dict[str, Document]:
         return {d.id: d for d in self.docs}
 
+    @cached_property
+    def query_by_id(self) -> dict[str, Query]:
+        return {q.id: q for q in self.queries}
+
 
 def load_inputs(config: Config) -> Inputs:
     """Read and validate every input before any expensive stage starts."""
@@ -282,7 +286,7 @@ class Pipeline:
         rows = read_jsonl(self.path / f"iter-{iteration}" / "candidates.jsonl")
         if self.shard:
             self._score_shard(iteration, rows)
-        queries = {q.id: q for q in self.inputs.queries}
+        queries = self.inputs.query_by_id
         docs = self.inputs.doc_by_id
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
         with make_progress(self.console) as progress:
@@ -382,7 +386,7 @@ class Pipeline:
         ]
 
     def _pair_items(self, sampled: list[tuple[dict, list]]) -> list:
-        queries, docs = {q.id: q for q in self.inputs.queries}, self.inputs.doc_by_id
+        queries, docs = self.inputs.query_by_id, self.inputs.doc_by_id
         return [
             (queries[r["query_id"]], docs[r["docs"][i]], docs[r["docs"][j]])
             for r, pairs in sampled
@@ -391,7 +395,7 @@ class Pipeline:
 
     def _score_shard(self, iteration: int, rows: list[dict]) -> None:
         """Score this shard's prompts of `iteration` into the cache, then stop the run."""
-        queries, docs = {q.id: q for q in self.inputs.queries}, self.inputs.doc_by_id
+        queries, docs = self.inputs.query_by_id, self.inputs.doc_by_id
         rows = [r for r in rows if in_shard(r["query_id"], self.shard)]
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
         scorer = self.scorer()
@@ -420,7 +424,7 @@ class Pipeline:
         examples = load_examples(
             read_jsonl(folder / "pointwise.jsonl"),
             read_jsonl(folder / "pairs.jsonl"),
-            {q.id: q for q in self.inputs.queries},
+            self.inputs.query_by_id,
             self.inputs.doc_by_id,
             d.nway,
         )
