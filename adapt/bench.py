@@ -146,7 +146,7 @@ class DomainRunner:
                 "settings": settings,
                 "metrics": summarize(values),
                 "per_query": values,
-                "wall_s": round(time.time() - start, 1),
+                "wall_s": round(time.time() - start, 3),
             },
         )
 

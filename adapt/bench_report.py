@@ -13,7 +13,7 @@ from adapt.io import atomic_open, read_json, read_jsonl, write_json
 def _stage_seconds(run_dir: Path, last_iteration: int) -> float:
     timings = read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
     return round(
-        sum(v for k, v in timings.items() if 0 < int(k.split("/")[0][5:]) <= last_iteration), 1
+        sum(v for k, v in timings.items() if 0 < int(k.split("/")[0][5:]) <= last_iteration), 3
     )
 
 
@@ -44,7 +44,7 @@ def _rows(domain: Path, methods: list[str]) -> list[dict]:
                         "label": LABELS[method] + ("" if method == "start" else f", iteration {n}"),
                         "metrics": evaluation["metrics"],
                         "per_query": evaluation["per_query"],
-                        "wall_s": round(sum(timings.values()), 1)
+                        "wall_s": round(sum(timings.values()), 3)
                         if method == "start"
                         else _stage_seconds(folder, n),
                     }

@@ -180,7 +180,7 @@ class Pipeline:
     def _complete(self, out: Path, fp: str, name: str, start: float) -> None:
         """Record a finished stage (its output is already in place) and its wall time."""
         self.run.mark(out, fp)
-        self.timings[name] = round(time.time() - start, 1)
+        self.timings[name] = round(time.time() - start, 3)
         write_json(self.path / "timings.json", self.timings)
 
     def scorer(self):

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from adapt.bench import load_bench, run_bench
 from adapt.errors import InputError
+from adapt.io import read_json
 
 
 def _recipe(tmp_path, tiny_beir, tiny_bert, methods=None) -> str:
@@ -126,5 +127,7 @@ def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tin
     assert not (out / "lr" / "teacher-cache.sqlite").exists()
     start = "start/iter-0/checkpoint/model.safetensors"
     assert (out / "lr" / start).stat().st_ino == (first / "tiny" / start).stat().st_ino
+    timings = "start/timings.json"  # the shared start keeps the time it took
+    assert read_json(out / "lr" / timings) == read_json(first / "tiny" / timings)
     rows = {r["method"]: r for r in summary["domains"]["lr"]["rows"]}
     assert rows["start"]["wall_s"] > 0 and {"pairdistill@1", "pairdistill@2"} <= set(rows)
