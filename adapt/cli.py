@@ -144,20 +144,29 @@ def bench(
 def index(
     checkpoint: Annotated[str, Opt(help="colbert-ai-format checkpoint (path or hub id)")],
     corpus: Annotated[Path, Opt()],
-    out: Annotated[Path, Opt(help="index file to write")],
+    out: Annotated[Path, Opt(help="index to write: a file (exact) or a folder (PLAID)")],
     doc_maxlen: Annotated[int, Opt()] = 300,
+    kind: Annotated[
+        str, Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents")
+    ] = "auto",
+    batch_size: Annotated[int, Opt()] = 32,
 ) -> None:
-    """Encode a corpus into an exact MaxSim index."""
+    """Encode a corpus into an exact MaxSim or a PLAID index."""
     from adapt.data import read_corpus
+    from adapt.hub import resolve
     from adapt.pipeline import make_progress
-    from adapt.retriever.index import ExactIndex
+    from adapt.retriever import backend
 
     _quiet_transformers()
     docs = read_corpus(corpus)
+    chosen = backend.choose(kind, len(docs))
+    location = Path(resolve(checkpoint, "student"))
+    if chosen == "plaid" and not location.is_dir():
+        raise AdaptError(f"{checkpoint}: PLAID indexing needs a local checkpoint folder")
     model = _checkpoint(checkpoint)
     with make_progress(console) as progress:
-        ExactIndex.build(model, docs, doc_maxlen, progress=progress).save(out)
-    console.print(f"indexed {len(docs)} documents into {out}")
+        backend.build(chosen, model, location, docs, out, doc_maxlen, batch_size, progress)
+    console.print(f"indexed {len(docs)} documents into {out} ({chosen})")
 
 
 @app.command()
@@ -172,14 +181,13 @@ def search(
     """Search an index: a batch of queries to a TREC run file, or one query to a table."""
     from adapt.data import Query, read_queries
     from adapt.io import atomic_open, write_jsonl
-    from adapt.retriever.index import ExactIndex
+    from adapt.retriever.backend import open_index
 
     _quiet_transformers()
     if (queries is None) == (query is None):
         raise AdaptError("give exactly one of --queries FILE or --query TEXT")
-    if not index_path.is_file():
-        raise AdaptError(f"{index_path}: index not found (build it with `adapt index`)")
-    model, built = _checkpoint(checkpoint), ExactIndex.load(index_path)
+    built = open_index(index_path)
+    model = _checkpoint(checkpoint)
     batch = read_queries(queries) if queries else [Query("query", query or "")]
     ranking = built.search(model, batch, k)
     if query is not None:

@@ -39,6 +39,8 @@ class StudentConfig:
     doc_maxlen: int = 180
     eval_doc_maxlen: int = 300
     encode_batch_size: int = 32
+    # "exact" MaxSim, "plaid" (colbert-ai), or "auto": PLAID above 100k passages when installed.
+    index: str = "auto"
 
 
 @dataclass

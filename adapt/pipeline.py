@@ -4,7 +4,7 @@ train, repeated; evaluation of the start and of every iteration when qrels are g
 Layout of a run directory:
     config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
-    iter-N/{index.pt, eval.json}           index and metrics of iteration N's student
+    iter-N/{index.pt | plaid/, eval.json}  index and metrics of iteration N's student
     iter-N/{candidates, pointwise, pairs}.jsonl, train-log.jsonl, checkpoint   (N >= 1)
     report.json, report.md
 """
@@ -30,8 +30,10 @@ from adapt.errors import AdaptError, InputError
 from adapt.evaluate import per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json, write_jsonl
 from adapt.report import NOISE_TAU
+from adapt.retriever import backend
+from adapt.retriever.backend import Index
 from adapt.retriever.colbert import ColBERT
-from adapt.retriever.index import ExactIndex, Ranking
+from adapt.retriever.index import Ranking
 from adapt.rundir import RunDir
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
@@ -164,6 +166,7 @@ class Pipeline:
         self.cache_path = cache or run_dir / "teacher-cache.sqlite"
         self.console = console
         self.inputs = load_inputs(config)
+        backend.choose(config.student.index, len(self.inputs.docs))  # a bad kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
         self._scorer = None
@@ -208,39 +211,47 @@ class Pipeline:
         start = time.time()
         model, info = start_student(self.config.student, self.inputs.docs, self.console)
         tmp = out.parent / ".checkpoint.tmp"
-        model.save(tmp, {"adapt_start": info})
+        model.save(tmp, {"adapt_start": info}, location=out)
         self.run.replace_dir(tmp, out)
         write_json(out.parent / "start.json", info)
         self._complete(out, fp, "iter-0/start", start)
         return fp
 
-    def index(self, iteration: int, upstream: str) -> tuple[ExactIndex | None, str]:
-        out = self.path / f"iter-{iteration}" / "index.pt"
-        fp = self._fp(upstream, "index", str(self.config.student.eval_doc_maxlen))
+    def _index_path(self, iteration: int) -> tuple[Path, str]:
+        kind = backend.choose(self.config.student.index, len(self.inputs.docs))
+        return self.path / f"iter-{iteration}" / backend.FILENAMES[kind], kind
+
+    def index(self, iteration: int, upstream: str) -> tuple[Index | None, str]:
+        out, kind = self._index_path(iteration)
+        s = self.config.student
+        # Exact indexes keep their original fingerprint, so older run folders stay resumable.
+        stage = "index" if kind == "exact" else f"index:{kind}"
+        fp = self._fp(upstream, stage, str(s.eval_doc_maxlen))
         if self.run.done(out, fp):
             return None, fp
         start = time.time()
         model = self.student(iteration)
+        checkpoint = self.path / f"iter-{iteration}" / "checkpoint"
         with make_progress(self.console) as progress:
-            index = ExactIndex.build(
+            index = backend.build(
+                kind,
                 model,
+                checkpoint,
                 self.inputs.docs,
-                self.config.student.eval_doc_maxlen,
-                self.config.student.encode_batch_size,
+                out,
+                s.eval_doc_maxlen,
+                s.encode_batch_size,
                 progress,
             )
-        index.save(out)
         self._complete(out, fp, f"iter-{iteration}/index", start)
         return index, fp
 
-    def _search(
-        self, iteration: int, index: ExactIndex | None, queries: list[Query], k: int
-    ) -> Ranking:
-        index = index or ExactIndex.load(self.path / f"iter-{iteration}" / "index.pt")
+    def _search(self, iteration: int, index: Index | None, queries: list[Query], k: int) -> Ranking:
+        index = index or backend.open_index(self._index_path(iteration)[0])
         with make_progress(self.console) as progress:
             return index.search(self.student(iteration), queries, k, progress=progress)
 
-    def evaluate(self, iteration: int, index: ExactIndex | None, upstream: str) -> None:
+    def evaluate(self, iteration: int, index: Index | None, upstream: str) -> None:
         if not self.inputs.qrels:
             return
         out = self.path / f"iter-{iteration}" / "eval.json"
@@ -261,7 +272,7 @@ class Pipeline:
             f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
         )
 
-    def candidates(self, iteration: int, index: ExactIndex | None, upstream: str) -> str:
+    def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
         out = self.path / f"iter-{iteration + 1}" / "candidates.jsonl"
         fp = self._fp(upstream, "candidates", str(self.config.distill.top_k))
@@ -458,7 +469,7 @@ class Pipeline:
             )
         write_jsonl(folder / "train-log.jsonl", log)
         tmp = folder / ".checkpoint.tmp"
-        model.save(tmp, {"adapt_iteration": iteration})
+        model.save(tmp, {"adapt_iteration": iteration}, location=out)
         self.run.replace_dir(tmp, out)
         self._complete(out, fp, f"iter-{iteration}/train", start)
         return fp

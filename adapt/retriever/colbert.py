@@ -88,8 +88,13 @@ class ColBERT(nn.Module):
         embeddings = nn.functional.normalize(self.linear(hidden), dim=-1)
         return embeddings * mask.unsqueeze(-1), mask
 
-    def save(self, path: Path, extra_metadata: dict | None = None) -> None:
-        """colbert-ai's checkpoint layout, loadable by colbert-ai, PyLate and RAGatouille."""
+    def save(
+        self, path: Path, extra_metadata: dict | None = None, location: Path | None = None
+    ) -> None:
+        """colbert-ai's checkpoint layout, loadable by colbert-ai, PyLate and RAGatouille.
+
+        `location` is where the folder will live once a temporary `path` is renamed there:
+        colbert-ai reads it back as the checkpoint's own path."""
         path.mkdir(parents=True, exist_ok=True)
         prefix = self.encoder.base_model_prefix
         state = {f"{prefix}.{k}": v.contiguous() for k, v in self.encoder.state_dict().items()}
@@ -109,7 +114,7 @@ class ColBERT(nn.Module):
             "attend_to_mask_tokens": False,
             "mask_punctuation": True,
             "interaction": "colbert",
-            "checkpoint": str(path),
+            "checkpoint": str((location or path).resolve()),
             **(extra_metadata or {}),
         }
         (path / METADATA).write_text(json.dumps(metadata, indent=2))
