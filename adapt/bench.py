@@ -156,19 +156,15 @@ class DomainRunner:
         return bm25_search(self.inputs.docs, self.inputs.eval_queries, self.config.search_k)
 
     def _biencoder(self):
-        from adapt.retriever.dense import DenseEncoder, dense_search
+        from adapt.retriever.dense import DenseEncoder, DenseIndex
 
         s = self.config.student
         model = DenseEncoder.load(s.model, s.eval_doc_maxlen)
         with make_progress(self.console) as progress:
-            ranking = dense_search(
-                model,
-                self.inputs.docs,
-                self.inputs.eval_queries,
-                self.config.search_k,
-                s.encode_batch_size,
-                progress,
+            index = DenseIndex.build(
+                model, self.inputs.docs, s.eval_doc_maxlen, s.encode_batch_size, progress
             )
+            ranking = index.search(model, self.inputs.eval_queries, self.config.search_k)
         return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
 
     def _teacher_rerank(self, sample: int):

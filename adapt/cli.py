@@ -31,9 +31,18 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+# `--student dense`: the paper's DPR experiment on the offline encoder, as a bi-encoder.
+DENSE_DEFAULT = "minilm"
+
+
 def _checkpoint(ref: str):
-    """A ColBERT checkpoint with its head: index and search must project with the same head."""
+    """A dense student, or a ColBERT checkpoint with its head: index and search must project
+    with the same head."""
     from adapt.retriever.colbert import ColBERT
+    from adapt.retriever.dense import METADATA, DenseEncoder
+
+    if (Path(ref) / METADATA).is_file():
+        return DenseEncoder.load(ref)
 
     model = ColBERT.load(ref)
     if model.is_fresh:
@@ -69,7 +78,14 @@ def run(
         str | None, Opt(help="evaluate on qrels/SPLIT.tsv's queries, or half-1 / half-2")
     ] = None,
     student: Annotated[
-        str | None, Opt(help="built-in name, colbert-ai checkpoint or hub id")
+        str | None,
+        Opt(help="built-in name, checkpoint or hub id; 'dense': the MiniLM bi-encoder as student"),
+    ] = None,
+    student_kind: Annotated[
+        str | None, Opt(help="colbert (multi-vector) or dense (one vector, faiss)")
+    ] = None,
+    index: Annotated[
+        str | None, Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents")
     ] = None,
     teacher: Annotated[str | None, Opt(help="built-in name, HF id, local folder or .gguf")] = None,
     pointwise_prompt: Annotated[str | None, Opt(help="template name or file")] = None,
@@ -104,7 +120,9 @@ def run(
             "data.eval_split": eval_split,
             "data.qrels": qrels,
             "data.eval_queries": eval_queries,
-            "student.model": student,
+            "student.model": DENSE_DEFAULT if student == "dense" else student,
+            "student.kind": "dense" if student == "dense" else student_kind,
+            "student.index": index,
             "teacher.model": teacher,
             "teacher.pointwise_prompt": pointwise_prompt,
             "teacher.pairwise_prompt": pairwise_prompt,
@@ -147,23 +165,26 @@ def index(
     out: Annotated[Path, Opt(help="index to write: a file (exact) or a folder (PLAID)")],
     doc_maxlen: Annotated[int, Opt()] = 300,
     kind: Annotated[
-        str, Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents")
+        str,
+        Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents (dense: faiss)"),
     ] = "auto",
     batch_size: Annotated[int, Opt()] = 32,
 ) -> None:
-    """Encode a corpus into an exact MaxSim or a PLAID index."""
+    """Encode a corpus into an exact MaxSim, PLAID or (dense students) faiss index."""
     from adapt.data import read_corpus
     from adapt.hub import resolve
     from adapt.pipeline import make_progress
     from adapt.retriever import backend
+    from adapt.retriever.colbert import ColBERT
 
     _quiet_transformers()
     docs = read_corpus(corpus)
-    chosen = backend.choose(kind, len(docs))
+    model = _checkpoint(checkpoint)
+    student = "colbert" if isinstance(model, ColBERT) else "dense"
+    chosen = backend.choose(kind, len(docs), student)
     location = Path(resolve(checkpoint, "student"))
     if chosen == "plaid" and not location.is_dir():
         raise AdaptError(f"{checkpoint}: PLAID indexing needs a local checkpoint folder")
-    model = _checkpoint(checkpoint)
     with make_progress(console) as progress:
         backend.build(chosen, model, location, docs, out, doc_maxlen, batch_size, progress)
     console.print(f"indexed {len(docs)} documents into {out} ({chosen})")

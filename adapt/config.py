@@ -34,6 +34,8 @@ class DataConfig:
 @dataclass
 class StudentConfig:
     model: str = "minilm"
+    # "colbert" (multi-vector, MaxSim) or "dense" (one mean-pooled vector, searched with faiss).
+    kind: str = "colbert"
     dim: int = 128
     query_maxlen: int = 32
     doc_maxlen: int = 180
@@ -79,6 +81,22 @@ class DistillConfig:
     epochs: int = 1
     warmup_ratio: float = 0.1
     seed: int = 0
+    # Targets (adapt/distill/targets.py): 1.0 distils the teacher alone; below 1 the KD target
+    # and the pair order are w * z(teacher) + (1 - w) * z(student) per query.
+    teacher_weight: float = 1.0
+    # Keep an A/B pair only when both orders agree, each at least this far from 0.5 (0: all).
+    min_pair_confidence: float = 0.0
+
+
+# Settings added after run folders existed, at the values that reproduce what came before.
+NEUTRAL: dict[str, Any] = {
+    "distill.teacher_weight": 1.0,
+    "distill.min_pair_confidence": 0.0,
+    "student.index": "auto",
+    "student.kind": "colbert",
+}
+# Settings whose stage records them itself (the index stage names its kind).
+UNHASHED = {"student.index"}
 
 
 @dataclass
@@ -95,8 +113,21 @@ class Config:
         return dataclasses.asdict(self)
 
     def fingerprint(self, *sections: str) -> str:
-        """Hash of the named sections (or top-level keys): what a stage's output depends on."""
-        subset = {name: self.to_dict()[name] for name in sections}
+        """Hash of the named sections (or top-level keys): what a stage's output depends on.
+
+        Settings at their NEUTRAL value, and those in UNHASHED, are left out, so run folders made
+        before a setting existed stay resumable."""
+        values = self.to_dict()
+        subset = {}
+        for name in sections:
+            section = values[name]
+            if isinstance(section, dict):
+                section = {
+                    k: v
+                    for k, v in section.items()
+                    if f"{name}.{k}" not in UNHASHED and NEUTRAL.get(f"{name}.{k}", object()) != v
+                }
+            subset[name] = section
         blob = json.dumps(subset, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

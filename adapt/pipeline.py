@@ -25,6 +25,7 @@ from adapt import report
 from adapt.config import Config, StudentConfig, TeacherConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill.sampling import sample_pairs
+from adapt.distill.targets import confident_pairs, fuse
 from adapt.distill.train import load_examples, train
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import per_query, summarize
@@ -32,8 +33,9 @@ from adapt.io import read_json, read_jsonl, write_json, write_jsonl
 from adapt.report import NOISE_TAU
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
-from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import Ranking
+from adapt.retriever.student import KINDS as STUDENT_KINDS
+from adapt.retriever.student import Student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
@@ -85,10 +87,10 @@ def load_inputs(config: Config) -> Inputs:
     return inputs
 
 
-def start_student(s: StudentConfig, docs: list[Document], console: Console) -> tuple[ColBERT, dict]:
-    """The student to adapt; a fresh head (plain encoder) is fitted to the corpus first."""
-    model = ColBERT.load(s.model, s.dim, s.query_maxlen, s.doc_maxlen)
-    info: dict = {"model": s.model, "fresh_head": model.is_fresh}
+def start_student(s: StudentConfig, docs: list[Document], console: Console) -> tuple[Student, dict]:
+    """The student to adapt; a fresh ColBERT head (plain encoder) is fitted to the corpus first."""
+    model = load_student(s)
+    info: dict = {"model": s.model, "kind": s.kind, "fresh_head": model.is_fresh}
     if model.is_fresh:
         console.print("fitting the projection head to the corpus (uncentred PCA)")
         sample = random.Random(0).sample(docs, min(PROJECTION_SAMPLE, len(docs)))
@@ -166,11 +168,15 @@ class Pipeline:
         self.cache_path = cache or run_dir / "teacher-cache.sqlite"
         self.console = console
         self.inputs = load_inputs(config)
-        backend.choose(config.student.index, len(self.inputs.docs))  # a bad kind fails now
+        s = config.student
+        if s.kind not in STUDENT_KINDS:
+            kinds = ", ".join(STUDENT_KINDS)
+            raise AdaptError(f"unknown student kind '{s.kind}': choose one of {kinds}")
+        backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
         self._scorer = None
-        self._student: tuple[int, ColBERT] | None = None
+        self._student: tuple[int, Student] | None = None
         self.timings: dict[str, float] = (
             read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
         )
@@ -192,13 +198,11 @@ class Pipeline:
             self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
 
-    def student(self, iteration: int) -> ColBERT:
+    def student(self, iteration: int) -> Student:
         """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""
         if self._student is None or self._student[0] != iteration:
-            s = self.config.student
             path = self.path / f"iter-{iteration}" / "checkpoint"
-            model = ColBERT.load(str(path), s.dim, s.query_maxlen, s.doc_maxlen)
-            self._student = (iteration, model)
+            self._student = (iteration, load_student(self.config.student, str(path)))
         return self._student[1]
 
     # -- stages ----------------------------------------------------------------------------
@@ -218,7 +222,8 @@ class Pipeline:
         return fp
 
     def _index_path(self, iteration: int) -> tuple[Path, str]:
-        kind = backend.choose(self.config.student.index, len(self.inputs.docs))
+        s = self.config.student
+        kind = backend.choose(s.index, len(self.inputs.docs), s.kind)
         return self.path / f"iter-{iteration}" / backend.FILENAMES[kind], kind
 
     def index(self, iteration: int, upstream: str) -> tuple[Index | None, str]:
@@ -338,8 +343,7 @@ class Pipeline:
         if self.run.done(out, fp):
             return fp
         start = time.time()
-        pointwise = read_jsonl(self.path / f"iter-{iteration}" / "pointwise.jsonl")
-        sampled = self._sample(pointwise, iteration)
+        sampled = self._sample(self._targets(iteration), iteration)
         records = []
         if t.pairwise_prompt == FROM_POINTWISE:
             for r, pairs in sampled:
@@ -378,6 +382,15 @@ class Pipeline:
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pairs", start)
         return fp
+
+    def _targets(self, iteration: int) -> list[dict]:
+        """The teacher's pointwise rows, fused with the student's scores when so configured."""
+        folder = self.path / f"iter-{iteration}"
+        return fuse(
+            read_jsonl(folder / "pointwise.jsonl"),
+            read_jsonl(folder / "candidates.jsonl"),
+            self.config.distill.teacher_weight,
+        )
 
     def _sample(self, pointwise: list[dict], iteration: int) -> list[tuple[dict, list]]:
         """Pairs per query from a generator seeded by the query itself: the same pairs whether
@@ -432,20 +445,21 @@ class Pipeline:
         start = time.time()
         d = self.config.distill
         folder = self.path / f"iter-{iteration}"
+        pairs = [
+            {**row, "pairs": confident_pairs(row["pairs"], d.min_pair_confidence)}
+            for row in read_jsonl(folder / "pairs.jsonl")
+        ]
         examples = load_examples(
-            read_jsonl(folder / "pointwise.jsonl"),
-            read_jsonl(folder / "pairs.jsonl"),
+            self._targets(iteration),
+            pairs,
             self.inputs.query_by_id,
             self.inputs.doc_by_id,
             d.nway,
         )
         if not examples:
             raise AdaptError("no query has two or more candidates to train on")
-        s = self.config.student
         start_from = self.path / f"iter-{iteration - 1}" / "checkpoint"
-        model = ColBERT.load(
-            str(start_from), s.dim, s.query_maxlen, s.doc_maxlen
-        )  # trained in place
+        model = load_student(self.config.student, str(start_from))  # trained in place
         log: list[dict] = []
         with make_progress(self.console) as progress:
             steps = -(-len(examples) // d.batch_size) * d.epochs

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from adapt.config import Config
+from adapt.config import NEUTRAL, Config
 from adapt.errors import AdaptError
 from adapt.io import atomic_open, read_json, write_json
 
@@ -60,6 +60,8 @@ class RunDir:
         current = self.config.to_dict()
         if saved.is_file() and read_json(saved) != current:
             old, new = _flatten(read_json(saved)), _flatten(current)
+            # A setting that did not exist when the run began had its neutral value then.
+            old = {**NEUTRAL, **old}
             changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
             if not force:
                 raise AdaptError(

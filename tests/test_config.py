@@ -1,5 +1,7 @@
 """Recipes override defaults, flags override recipes, and typos are refused."""
 
+import json
+
 import pytest
 
 from adapt.config import load_config
@@ -42,3 +44,17 @@ def test_shipped_recipes_load():
             assert load_bench(recipe).domains
         else:
             load_config(recipe)
+
+
+def test_settings_at_their_neutral_values_keep_older_fingerprints():
+    import hashlib
+
+    from adapt.config import Config
+
+    config = Config()
+    older = config.to_dict()["distill"]
+    del older["teacher_weight"], older["min_pair_confidence"]
+    blob = json.dumps({"distill": older}, sort_keys=True).encode()
+    assert config.fingerprint("distill") == hashlib.sha256(blob).hexdigest()[:16]
+    config.distill.teacher_weight = 0.5
+    assert config.fingerprint("distill") != hashlib.sha256(blob).hexdigest()[:16]

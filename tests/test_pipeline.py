@@ -108,3 +108,17 @@ def test_label_free_teacher_check_is_reported_and_can_refuse(tiny_beir, tiny_ber
     with pytest.raises(AdaptError, match="Refusing to train"):
         pipeline.run(config, tmp_path / "strict", console)
     assert not (tmp_path / "strict" / "iter-1" / "checkpoint").exists()
+
+
+def test_fused_targets_at_weight_zero_follow_the_student(tiny_beir, tiny_bert, tmp_path):
+    config = _config(tiny_beir, tiny_bert, teacher_weight=0.0, min_pair_confidence=0.3)
+    config.iterations = 1
+    pipeline.run(config, tmp_path / "run", Console(quiet=True))
+    fused = pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True), force=True)
+    targets = {r["query_id"]: r["docs"] for r in fused._targets(1)}
+    fused.run.close()
+    rows = [json.loads(x) for x in (tmp_path / "run/iter-1/candidates.jsonl").open()]
+    for row in rows:
+        scores = [s for _, s in row["hits"]]
+        if len(set(scores)) == len(scores):  # ties may fall either way
+            assert targets[row["query_id"]] == [d for d, _ in row["hits"]]

@@ -2,13 +2,15 @@
 
 import random
 
+import pytest
 import torch
 
-from adapt.config import DistillConfig
+from adapt.config import DistillConfig, StudentConfig
 from adapt.data import Document, Query
 from adapt.distill.sampling import sample_pairs
 from adapt.distill.train import Example, train
-from adapt.retriever.colbert import ColBERT, maxsim
+from adapt.retriever.colbert import ColBERT
+from adapt.retriever.student import load_student
 from tests.conftest import DOCS
 
 
@@ -23,18 +25,18 @@ def test_short_lists_give_every_pair_and_never_fail():
     assert sample_pairs(3, delta=10, n_pairs=50, rng=random.Random(0)) == [(0, 1), (0, 2), (1, 2)]
 
 
-def test_training_moves_the_student_towards_the_teacher(tiny_bert):
+@pytest.mark.parametrize("kind", ["colbert", "dense"])
+def test_training_moves_the_student_towards_the_teacher(tiny_bert, kind):
     """A teacher that ranks the documents in reverse of the student's order: after training, the
-    student's order agrees with the teacher more than before."""
-    model = ColBERT.load(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16)
+    student's order agrees with the teacher more than before (both student kinds)."""
+    settings = StudentConfig(str(tiny_bert), kind, dim=16, query_maxlen=12, doc_maxlen=16)
+    model = load_student(settings)
     query = Query("q", "how do i sort a list")
     docs = [Document(i, t) for i, t in DOCS]
 
     def student_order() -> list[int]:
         with torch.no_grad():
-            scores = maxsim(
-                model.encode_queries([query.text]), *model.encode_docs([d.text for d in docs])
-            )
+            scores = model.score_groups([query.text], [d.text for d in docs], len(docs), 16)
         return scores[0].argsort(descending=True).tolist()
 
     before = student_order()

@@ -11,7 +11,7 @@ from adapt.config import DistillConfig
 from adapt.data import Document, Query
 from adapt.distill import distributed
 from adapt.distill.losses import contrastive_loss, kd_loss, pair_loss
-from adapt.retriever.colbert import ColBERT, maxsim_paired
+from adapt.retriever.student import Student
 
 
 @dataclass
@@ -77,7 +77,7 @@ def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
 
 
 def train(
-    model: ColBERT,
+    model: Student,
     examples: list[Example],
     config: DistillConfig,
     doc_maxlen: int,
@@ -136,18 +136,14 @@ def train(
 
 
 def _losses(
-    model: ColBERT, batch: list[Example], config: DistillConfig, doc_maxlen: int, use_cl: bool
+    model: Student, batch: list[Example], config: DistillConfig, doc_maxlen: int, use_cl: bool
 ) -> dict[str, torch.Tensor]:
     """L_KD, L_pair (and L_CL) of one forward pass over `batch`, and their weighted sum `loss`."""
-    device = model.linear.weight.device
+    device = next(model.parameters()).device
     tensors = {k: v.to(device) for k, v in _collate(batch).items()}
     width = tensors["valid"].shape[1]
-    queries = model.encode_queries([e.query.text for e in batch])
     texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
-    doc_emb, doc_mask = model.encode_docs(texts, doc_maxlen)
-    doc_emb = doc_emb.view(len(batch), width, *doc_emb.shape[1:])
-    doc_mask = doc_mask.view(len(batch), width, -1)
-    student = maxsim_paired(queries, doc_emb, doc_mask)
+    student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
     losses = {
         "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
         "pair": pair_loss(student, tensors["pairs"], tensors["target"], tensors["pair_valid"]),

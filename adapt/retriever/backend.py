@@ -1,8 +1,9 @@
 """Which index a corpus gets, and opening one from disk whatever its kind.
 
-Exact MaxSim is the default up to PLAID_ABOVE passages: it is faster to build (no k-means) and
-loses nothing. Above that its fp16 token store outgrows memory (about 25 GB at 10^6 passages of
-100 tokens), and PLAID's compressed residuals take over when colbert-ai is installed.
+For ColBERT students exact MaxSim is the default up to PLAID_ABOVE passages: it is faster to
+build (no k-means) and loses nothing. Above that its fp16 token store outgrows memory (about
+25 GB at 10^6 passages of 100 tokens), and PLAID's compressed residuals take over when colbert-ai
+is installed. Dense students get a faiss flat index (one vector per passage).
 """
 
 import importlib.util
@@ -11,24 +12,29 @@ from typing import TYPE_CHECKING
 
 from adapt.data import Document
 from adapt.errors import AdaptError
-from adapt.retriever.colbert import ColBERT
+from adapt.retriever.dense import DenseIndex
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.plaid import PlaidIndex
+from adapt.retriever.student import Student
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 PLAID_ABOVE = 100_000
 KINDS = ("auto", "exact", "plaid")
-FILENAMES = {"exact": "index.pt", "plaid": "plaid"}
+FILENAMES = {"exact": "index.pt", "plaid": "plaid", "faiss": "dense"}
 
-Index = ExactIndex | PlaidIndex
+Index = ExactIndex | PlaidIndex | DenseIndex
 
 
-def choose(kind: str, n_docs: int) -> str:
-    """Resolve "auto" by corpus size; refuse PLAID when colbert-ai is missing."""
+def choose(kind: str, n_docs: int, student: str = "colbert") -> str:
+    """Resolve "auto" by student kind and corpus size; refuse PLAID when colbert-ai is missing."""
     if kind not in KINDS:
         raise AdaptError(f"unknown index kind '{kind}': choose one of {', '.join(KINDS)}")
+    if student == "dense":
+        if kind == "plaid":
+            raise AdaptError("PLAID indexes multi-vector students; a dense student uses faiss")
+        return "faiss"
     plaid_installed = importlib.util.find_spec("colbert") is not None
     if kind == "auto":
         return "plaid" if n_docs > PLAID_ABOVE and plaid_installed else "exact"
@@ -39,7 +45,7 @@ def choose(kind: str, n_docs: int) -> str:
 
 def build(
     kind: str,
-    model: ColBERT,
+    model: Student,
     checkpoint: Path,
     docs: list[Document],
     out: Path,
@@ -47,16 +53,19 @@ def build(
     batch_size: int,
     progress: "Progress | None" = None,
 ) -> Index:
-    """Build and save an index of `kind` ("exact" or "plaid") at `out`."""
+    """Build and save an index of `kind` (a `choose` result) at `out`."""
     if kind == "plaid":
         return PlaidIndex.build(checkpoint, docs, out, maxlen, batch_size, progress=progress)
-    index = ExactIndex.build(model, docs, maxlen, batch_size, progress)
+    builder = DenseIndex if kind == "faiss" else ExactIndex
+    index = builder.build(model, docs, maxlen, batch_size, progress)
     index.save(out)
     return index
 
 
 def open_index(path: Path) -> Index:
-    """An exact index is one file, a PLAID index a folder."""
+    """An exact index is one file; PLAID and dense indexes are folders."""
+    if (path / "index.faiss").is_file():
+        return DenseIndex.load(path)
     if path.is_dir():
         return PlaidIndex.load(path)
     if path.is_file():

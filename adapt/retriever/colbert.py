@@ -88,6 +88,16 @@ class ColBERT(nn.Module):
         embeddings = nn.functional.normalize(self.linear(hidden), dim=-1)
         return embeddings * mask.unsqueeze(-1), mask
 
+    def score_groups(
+        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int
+    ) -> torch.Tensor:
+        """[b, width] MaxSim of each query against its own `width` documents (`docs` is the
+        b x width list, query by query): the scores the distillation losses train."""
+        encoded = self.encode_queries(queries)
+        doc_emb, doc_mask = self.encode_docs(docs, doc_maxlen)
+        doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
+        return maxsim_paired(encoded, doc_emb, doc_mask.view(len(queries), width, -1))
+
     def save(
         self, path: Path, extra_metadata: dict | None = None, location: Path | None = None
     ) -> None:

@@ -1,0 +1,87 @@
+"""The single-vector student: sentence-transformers interchange, the faiss index, a whole run."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from rich.console import Console
+
+from adapt import pipeline
+from adapt.data import Document, Query
+from adapt.retriever.dense import DenseEncoder, DenseIndex
+from tests.conftest import DOCS, QUERIES
+from tests.test_pipeline import _config
+
+pytest.importorskip("faiss", reason="faiss is the [dense] extra")
+
+
+def test_a_saved_dense_student_loads_in_sentence_transformers(tiny_bert, tmp_path):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    model = DenseEncoder.load(str(tiny_bert), maxlen=16)
+    model.save(tmp_path / "dense")
+    theirs = sentence_transformers.SentenceTransformer(str(tmp_path / "dense"), device="cpu")
+    texts = [t for _, t in DOCS]
+    with torch.no_grad():
+        ours = model.encode(texts)
+    assert torch.allclose(ours, theirs.encode(texts, convert_to_tensor=True), atol=1e-5)
+    assert DenseEncoder.load(str(tmp_path / "dense")).maxlen == 16
+
+
+def test_faiss_search_equals_brute_force_and_survives_save(tiny_bert, tmp_path):
+    model = DenseEncoder.load(str(tiny_bert), maxlen=16)
+    docs = [Document(i, t) for i, t in DOCS]
+    queries = [Query(i, t) for i, t in QUERIES]
+    index = DenseIndex.build(model, docs, maxlen=16, batch_size=3)
+    hits = index.search(model, queries, k=5)
+    with torch.no_grad():
+        scores = model.encode([q.text for q in queries]) @ model.encode([d.text for d in docs]).T
+    for row, query in zip(scores, queries):
+        expected = [docs[i].id for i in row.argsort(descending=True)[:5].tolist()]
+        assert [d for d, _ in hits[query.id]] == expected
+    index.save(tmp_path / "dense")
+    assert DenseIndex.load(tmp_path / "dense").search(model, queries, k=5) == hits
+
+
+def test_a_run_adapts_a_dense_student(tiny_beir, tiny_bert, tmp_path):
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations, config.student.kind = 1, "dense"
+    summary = pipeline.run(config, tmp_path / "run", Console(quiet=True))
+    run = tmp_path / "run"
+    for name in ["iter-0/dense/index.faiss", "iter-1/checkpoint/modules.json", "iter-1/dense"]:
+        assert (run / name).exists(), name
+    before = DenseEncoder.load(str(run / "iter-0/checkpoint"))
+    after = DenseEncoder.load(str(run / "iter-1/checkpoint"))
+    changed = [
+        not torch.equal(a, b)
+        for a, b in zip(before.encoder.parameters(), after.encoder.parameters())
+    ]
+    assert any(changed)
+    assert [r["iteration"] for r in summary["iterations"] if "metrics" in r] == [0, 1]
+
+
+def test_cli_indexes_and_searches_a_dense_checkpoint(tiny_beir, tiny_bert, tmp_path):
+    model = DenseEncoder.load(str(tiny_bert), maxlen=16)
+    model.save(tmp_path / "dense-student")
+    adapt = [sys.executable, "-m", "adapt"]
+    index = tmp_path / "index"
+    common = ["--checkpoint", str(tmp_path / "dense-student")]
+    subprocess.run(
+        [*adapt, "index", *common, "--corpus", str(tiny_beir), "--out", str(index)],
+        check=True,
+        capture_output=True,
+    )
+    found = subprocess.run(
+        [*adapt, "search", *common, "--index", str(index), "--query", "sort a list", "--k", "3"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert (index / "index.faiss").is_file() and "rank" in found.stdout
+    refused = subprocess.run(
+        [*adapt, "index", *common, "--corpus", str(tiny_beir), "--out", str(index)]
+        + ["--kind", "plaid"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "dense student uses faiss" in refused.stderr
