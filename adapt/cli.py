@@ -353,7 +353,7 @@ def train_command(
     from adapt.distill import distributed
     from adapt.distill.train import load_examples, train
     from adapt.io import read_jsonl
-    from adapt.retriever.colbert import ColBERT
+    from adapt.retriever.student import load_student
 
     _quiet_transformers()
     config = load_config(recipe)
@@ -367,9 +367,7 @@ def train_command(
     )
     if not examples:
         raise AdaptError(f"{pairs}: no query with two or more candidates to train on")
-    model = ColBERT.load(
-        checkpoint, config.student.dim, config.student.query_maxlen, config.student.doc_maxlen
-    )
+    model = load_student(config.student, checkpoint)  # the recipe's kind: colbert or dense
     rank, world = distributed.init_from_env()
     if world > 1 and torch.cuda.is_available():
         model.to(f"cuda:{torch.cuda.current_device()}")
