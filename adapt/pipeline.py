@@ -4,7 +4,7 @@ train, repeated; evaluation of the start and of every iteration when qrels are g
 Layout of a run directory:
     config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
-    iter-N/{index.pt | plaid/, eval.json}  index and metrics of iteration N's student
+    iter-N/{index.pt | plaid/ | dense/, eval.json}  index (by kind) and metrics of iteration N
     iter-N/{candidates, pointwise, pairs}.jsonl, train-log.jsonl, checkpoint   (N >= 1)
     report.json, report.md
 """
