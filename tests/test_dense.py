@@ -78,10 +78,12 @@ def test_cli_indexes_and_searches_a_dense_checkpoint(tiny_beir, tiny_bert, tmp_p
         text=True,
     )
     assert (index / "index.faiss").is_file() and "rank" in found.stdout
-    refused = subprocess.run(
-        [*adapt, "index", *common, "--corpus", str(tiny_beir), "--out", str(index)]
-        + ["--kind", "plaid"],
-        capture_output=True,
-        text=True,
-    )
-    assert refused.returncode == 2 and "dense student uses faiss" in refused.stderr
+
+
+def test_plaid_is_refused_for_a_dense_student():
+    from adapt.errors import AdaptError
+    from adapt.retriever import backend
+
+    assert backend.choose("auto", 10**6, "dense") == "faiss"
+    with pytest.raises(AdaptError, match="dense student uses faiss"):
+        backend.choose("plaid", 10**6, "dense")
