@@ -3,10 +3,18 @@
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Swap a finished temporary folder into place (rename is atomic within a filesystem)."""
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
 
 
 @contextlib.contextmanager

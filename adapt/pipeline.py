@@ -29,13 +29,12 @@ from adapt.distill.targets import confident_pairs, fuse
 from adapt.distill.train import load_examples, train
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import per_query, summarize
-from adapt.io import read_json, read_jsonl, write_json, write_jsonl
+from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
 from adapt.report import NOISE_TAU
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.index import Ranking
-from adapt.retriever.student import KINDS as STUDENT_KINDS
-from adapt.retriever.student import Student, load_student
+from adapt.retriever.student import Student, check_kind, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
@@ -169,9 +168,7 @@ class Pipeline:
         self.console = console
         self.inputs = load_inputs(config)
         s = config.student
-        if s.kind not in STUDENT_KINDS:
-            kinds = ", ".join(STUDENT_KINDS)
-            raise AdaptError(f"unknown student kind '{s.kind}': choose one of {kinds}")
+        check_kind(s.kind)  # bad kinds fail before any work
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
@@ -216,7 +213,7 @@ class Pipeline:
         model, info = start_student(self.config.student, self.inputs.docs, self.console)
         tmp = out.parent / ".checkpoint.tmp"
         model.save(tmp, {"adapt_start": info}, location=out)
-        self.run.replace_dir(tmp, out)
+        replace_dir(tmp, out)
         write_json(out.parent / "start.json", info)
         self._complete(out, fp, "iter-0/start", start)
         return fp
@@ -484,7 +481,7 @@ class Pipeline:
         write_jsonl(folder / "train-log.jsonl", log)
         tmp = folder / ".checkpoint.tmp"
         model.save(tmp, {"adapt_iteration": iteration}, location=out)
-        self.run.replace_dir(tmp, out)
+        replace_dir(tmp, out)
         self._complete(out, fp, f"iter-{iteration}/train", start)
         return fp
 

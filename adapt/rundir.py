@@ -7,8 +7,6 @@ atomically, so after a kill a stage is either complete or absent, and rerunning 
 
 import fcntl
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +77,6 @@ class RunDir:
     def mark(self, output: Path, fingerprint: str) -> None:
         self.stages[str(output.relative_to(self.path))] = fingerprint
         write_json(self.path / "stages.json", self.stages)
-
-    def replace_dir(self, tmp: Path, target: Path) -> None:
-        """Swap a finished temporary folder into place (rename is atomic within a filesystem)."""
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
 
     def close(self) -> None:
         fcntl.flock(self._lock_handle, fcntl.LOCK_UN)

@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 from adapt import hub
 from adapt.data import Document, Query
 from adapt.errors import AdaptError
-from adapt.io import read_json, write_json
+from adapt.io import read_json, replace_dir, write_json
 from adapt.retriever.index import Ranking
 
 if TYPE_CHECKING:
@@ -173,9 +173,7 @@ class DenseIndex:
         tmp.mkdir(parents=True)
         _faiss().write_index(self.index, str(tmp / "index.faiss"))
         (tmp / "doc_ids.json").write_text(json.dumps(self.doc_ids))
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        replace_dir(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> "DenseIndex":

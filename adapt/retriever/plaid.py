@@ -16,7 +16,7 @@ import torch
 
 from adapt.data import Document, Query
 from adapt.errors import AdaptError
-from adapt.io import read_json, write_json
+from adapt.io import read_json, replace_dir, write_json
 from adapt.retriever import colbert_ai
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import Ranking
@@ -80,9 +80,7 @@ class PlaidIndex:
                     "more token embeddings than centroids; use the exact index"
                 ) from None
         write_json(tmp / DOC_IDS, [d.id for d in docs])
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        replace_dir(tmp, path)
         if progress is not None:
             progress.update(task, total=1, completed=1)
         return cls(path, [d.id for d in docs])

@@ -10,11 +10,15 @@ KINDS = ("colbert", "dense")
 Student = ColBERT | DenseEncoder
 
 
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise AdaptError(f"unknown student kind '{kind}': choose one of {', '.join(KINDS)}")
+
+
 def load_student(s: StudentConfig, ref: str | None = None) -> Student:
     """The configured kind of student from `ref` (default: the configured model)."""
+    check_kind(s.kind)
     ref = ref or s.model
-    if s.kind == "colbert":
-        return ColBERT.load(ref, s.dim, s.query_maxlen, s.doc_maxlen)
     if s.kind == "dense":
         return DenseEncoder.load(ref, s.doc_maxlen)
-    raise AdaptError(f"unknown student kind '{s.kind}': choose one of {', '.join(KINDS)}")
+    return ColBERT.load(ref, s.dim, s.query_maxlen, s.doc_maxlen)
