@@ -11,6 +11,7 @@ A bench recipe names a base recipe, the methods (rows) and the domains:
     name = "scifact"
     data = { corpus = "...", queries = "...", queries_split = "train", qrels = "..." }
     like = "scifact"                # optional: this domain's name in teacher_cache's bench
+    methods = ["start", "kd"]       # optional: this domain's rows, if not the bench's
 
 Layout: BENCH/DOMAIN/METHOD/ (a run directory for the adapted methods, result.json for the
 others), BENCH/DOMAIN/teacher-cache.sqlite shared by the domain's methods (the L_KD-only run
@@ -54,6 +55,10 @@ class Bench:
     domains: dict[str, Config]
     teacher_cache: str | None = None
     like: dict[str, str] = field(default_factory=dict)  # domain -> its name in teacher_cache
+    rows: dict[str, list[str]] = field(default_factory=dict)  # domain -> its methods
+
+    def methods_of(self, domain: str) -> list[str]:
+        return self.rows.get(domain, self.methods)
 
 
 def load_bench(path: Path) -> Bench:
@@ -62,9 +67,7 @@ def load_bench(path: Path) -> Bench:
     known = {"name", "recipe", "methods", "rerank_queries", "teacher_cache", "defaults", "domains"}
     if unknown := set(values) - known:
         raise InputError(path, f"unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
-    methods = values.get("methods", list(METHODS))
-    if bad := [m for m in methods if m not in METHODS]:
-        raise InputError(path, f"unknown method(s) {bad} (known: {', '.join(METHODS)})")
+    methods = _methods(path, values.get("methods", list(METHODS)))
     domains = values.get("domains", [])
     if not domains:
         raise InputError(path, "no [[domains]]")
@@ -72,10 +75,13 @@ def load_bench(path: Path) -> Bench:
     apply_table(base, values.get("defaults", {}), str(path), path.parent)
     configs: dict[str, Config] = {}
     like: dict[str, str] = {}
+    rows: dict[str, list[str]] = {}
     for table in domains:
         table = dict(table)
         name = table.pop("name", None)
         like[name] = table.pop("like", name)
+        if "methods" in table:
+            rows[name] = _methods(path, table.pop("methods"))
         if not name or name in configs:
             raise InputError(path, f"each domain needs a unique name (got {name!r})")
         config = copy.deepcopy(base)
@@ -91,7 +97,14 @@ def load_bench(path: Path) -> Bench:
         configs,
         values.get("teacher_cache"),
         like,
+        rows,
     )
+
+
+def _methods(path: Path, methods: list[str]) -> list[str]:
+    if bad := [m for m in methods if m not in METHODS]:
+        raise InputError(path, f"unknown method(s) {bad} (known: {', '.join(METHODS)})")
+    return methods
 
 
 def run_bench(recipe: Path, out: Path, console: Console) -> dict:
@@ -103,7 +116,7 @@ def run_bench(recipe: Path, out: Path, console: Console) -> dict:
         console.rule(f"domain {name}")
         shared = Path(bench.teacher_cache) / bench.like[name] if bench.teacher_cache else None
         runner = DomainRunner(config, inputs[name], out / name, console, shared)
-        for method in bench.methods:
+        for method in bench.methods_of(name):
             console.print(f"[bold]{name}: {LABELS[method]}[/]")
             runner.run(method, bench.rerank_queries)
     return bench_report.build(out, bench)

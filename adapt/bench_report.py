@@ -91,7 +91,7 @@ def build(out: Path, bench) -> dict:
     for name, config in bench.domains.items():
         domains[name] = {
             "config": config.to_dict(),
-            "rows": _rows(out / name, bench.methods),
+            "rows": _rows(out / name, bench.methods_of(name)),
             **_diagnostics(out / name),
         }
     summary = {"bench": bench.name, "methods": bench.methods, "domains": domains}

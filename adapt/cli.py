@@ -33,6 +33,7 @@ def _quiet_transformers() -> None:
 
 # `--student dense`: the paper's DPR experiment on the offline encoder, as a bi-encoder.
 DENSE_DEFAULT = "minilm"
+ENGINE_HELP = "teacher engine: transformers, or vllm (decoder-only; the [vllm] extra)"
 
 
 def _checkpoint(ref: str):
@@ -88,6 +89,7 @@ def run(
         str | None, Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents")
     ] = None,
     teacher: Annotated[str | None, Opt(help="built-in name, HF id, local folder or .gguf")] = None,
+    engine: Annotated[str | None, Opt(help=ENGINE_HELP)] = None,
     pointwise_prompt: Annotated[str | None, Opt(help="template name or file")] = None,
     pairwise_prompt: Annotated[
         str | None, Opt(help="template name, file, or from-pointwise")
@@ -124,6 +126,7 @@ def run(
             "student.kind": "dense" if student == "dense" else student_kind,
             "student.index": index,
             "teacher.model": teacher,
+            "teacher.engine": engine,
             "teacher.pointwise_prompt": pointwise_prompt,
             "teacher.pairwise_prompt": pairwise_prompt,
             "iterations": iterations,
@@ -264,6 +267,7 @@ def score(
     queries: Annotated[Path, Opt()],
     out: Annotated[Path, Opt(help="JSONL of teacher-sorted docs and scores")],
     teacher: Annotated[str, Opt()] = "qwen2.5-coder-0.5b",
+    engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
     prompt: Annotated[str, Opt(help="pointwise template name or file")] = "query-likelihood",
     cache: Annotated[Path, Opt(help="score cache (SQLite), shareable between runs")] = Path(
         "teacher-cache.sqlite"
@@ -278,10 +282,11 @@ def score(
 
     Shards (`--shard I/N`, each with its own --cache) run anywhere; `adapt merge` unites their
     caches, and the unsharded command then scores nothing and writes every row."""
+    from adapt.config import TeacherConfig
     from adapt.data import read_corpus, read_queries
     from adapt.io import read_jsonl, write_jsonl
     from adapt.pipeline import make_progress
-    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
     from adapt.teacher.scoring import TeacherScorer, teacher_sorted
     from adapt.teacher.templates import load_template
@@ -299,8 +304,11 @@ def score(
     if unknown:
         raise AdaptError(f"{candidates}: query '{unknown[0]}' is not in {queries}")
     items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
+    settings = TeacherConfig(
+        model=teacher, engine=engine, batch_size=batch_size, trust_remote_code=trust_remote_code
+    )
     scorer = TeacherScorer(
-        TransformersBackend(teacher, batch_size=batch_size, trust_remote_code=trust_remote_code),
+        load_backend(settings),
         ScoreCache(cache),
         template,
     )
@@ -417,6 +425,7 @@ def teacher_eval(
     data: Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")],
     teacher: Annotated[list[str], Opt(help="repeat for several teachers")],
     prompt: Annotated[list[str], Opt(help="template name or file; repeat for several")],
+    engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
     split: Annotated[str, Opt()] = "test",
     sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
     top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
@@ -431,12 +440,12 @@ def teacher_eval(
     bias and prompts/s of each teacher x template, inside the student's top-k of a labelled set."""
     import random
 
-    from adapt.config import StudentConfig
+    from adapt.config import StudentConfig, TeacherConfig
     from adapt.data import read_corpus, read_qrels, read_queries
     from adapt.io import write_json
     from adapt.pipeline import make_progress, start_student
     from adapt.retriever.index import ExactIndex
-    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
     from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
     from adapt.teacher.scoring import TeacherScorer
@@ -457,7 +466,7 @@ def teacher_eval(
     by_id = {d.id: d for d in docs}
     rows = []
     for name in teacher:
-        backend = TransformersBackend(name)
+        backend = load_backend(TeacherConfig(model=name, engine=engine))
         for template in templates:
             console.print(f"{name} x {template.name} on {len(queries)} queries")
             pointwise = template.kind == "pointwise"

@@ -61,6 +61,12 @@ class TeacherConfig:
     # Refuse to train when the teacher's mean Kendall tau with the student's candidate order is
     # below this (a label-free sign of a noisy teacher; None: only warn).
     min_student_agreement: float | None = None
+    # "transformers" (causal and seq2seq, CPU or GPU) or "vllm" (decoder-only, the [vllm] extra).
+    engine: str = "transformers"
+    # vLLM's own parallelism and memory settings, passed through (ignored by transformers).
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int = 0  # 0: the model's own
 
 
 @dataclass
@@ -94,9 +100,16 @@ NEUTRAL: dict[str, Any] = {
     "distill.min_pair_confidence": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",
+    "teacher.engine": "transformers",
 }
-# Settings whose stage records them itself (the index stage names its kind).
-UNHASHED = {"student.index"}
+# Settings that do not change any stage's output: the index stage names its kind itself, and
+# vLLM's sizes change speed and memory, not scores.
+UNHASHED = {
+    "student.index",
+    "teacher.tensor_parallel_size",
+    "teacher.gpu_memory_utilization",
+    "teacher.max_model_len",
+}
 
 
 @dataclass

@@ -36,6 +36,7 @@ from adapt.retriever.backend import Index
 from adapt.retriever.index import Ranking
 from adapt.retriever.student import Student, check_kind, load_student
 from adapt.rundir import RunDir
+from adapt.teacher.backends import check_engine
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import load_template
@@ -110,14 +111,12 @@ def make_progress(console: Console) -> Progress:
 
 def make_scorer(t: TeacherConfig, cache: Path, console: Console):
     """A TeacherScorer for the configured teacher and templates, storing scores in `cache`."""
-    from adapt.teacher.backends import TransformersBackend
+    from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
     from adapt.teacher.scoring import TeacherScorer
 
-    console.print(f"loading teacher [bold]{t.model}[/]")
-    backend = TransformersBackend(
-        t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
-    )
+    console.print(f"loading teacher [bold]{t.model}[/] ({t.engine})")
+    backend = load_backend(t)
     pairwise = (
         None
         if t.pairwise_prompt == FROM_POINTWISE
@@ -169,6 +168,7 @@ class Pipeline:
         self.inputs = load_inputs(config)
         s = config.student
         check_kind(s.kind)  # bad kinds fail before any work
+        check_engine(config.teacher.engine)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir

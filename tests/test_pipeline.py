@@ -122,3 +122,18 @@ def test_fused_targets_at_weight_zero_follow_the_student(tiny_beir, tiny_bert, t
         scores = [s for _, s in row["hits"]]
         if len(set(scores)) == len(scores):  # ties may fall either way
             assert targets[row["query_id"]] == [d for d, _ in row["hits"]]
+
+
+def test_more_iterations_continue_a_finished_run(tiny_beir, tiny_bert, tmp_path):
+    """`--iterations` is no config change: a one-iteration run goes on to a second, and its first
+    iteration's stages are kept (how a sharded run stops after each iteration's training)."""
+    run_dir = tmp_path / "run"
+    console = Console(quiet=True)
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations = 1
+    pipeline.run(config, run_dir, console)
+    before = (run_dir / "iter-1/checkpoint").stat().st_mtime
+    config.iterations = 2
+    summary = pipeline.run(config, run_dir, console)
+    assert len(summary["iterations"]) == 3
+    assert (run_dir / "iter-1/checkpoint").stat().st_mtime == before

@@ -101,28 +101,35 @@ def test_merge_refuses_a_file_that_is_not_a_score_cache(tmp_path):
         ScoreCache(tmp_path / "into.sqlite").merge(bogus)
 
 
-def test_run_in_shards_then_merged_scores_nothing_twice(tiny_beir, tiny_bert, tmp_path):
+def test_the_one_node_script_shards_every_iteration_and_scores_nothing_twice(
+    tiny_beir, tiny_bert, tmp_path
+):
+    """recipes/paper-8gpu.sh with 2 "GPUs" on CPU and a tiny recipe: two iterations, each scored
+    in two shard processes and merged; the result equals one process's run."""
+    import os
+    from pathlib import Path
+
     from rich.console import Console
 
     from adapt import pipeline
+    from adapt.rundir import to_toml
     from tests.test_pipeline import _config
 
     config = _config(tiny_beir, tiny_bert)
-    config.iterations = 1
-    console = Console(quiet=True)
-    for i in (1, 2):
-        with pytest.raises(pipeline.ShardDone, match=f"shard {i}/2 of iteration 1"):
-            pipeline.run(config, tmp_path / f"shard{i}", console, shard=(i, 2))
-    main = tmp_path / "main"
-    main.mkdir()
-    cache = ScoreCache(main / "teacher-cache.sqlite")
-    for i in (1, 2):
-        cache.merge(tmp_path / f"shard{i}" / "teacher-cache.sqlite")
-    stored = len(cache)
-    assert stored > 0
-    sharded = pipeline.run(config, main, console)
-    assert len(ScoreCache(main / "teacher-cache.sqlite")) == stored  # pointwise and A/B: all stored
-    single = pipeline.run(config, tmp_path / "single", console)
-    assert len(ScoreCache(tmp_path / "single" / "teacher-cache.sqlite")) == stored
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(to_toml(config.to_dict()))
+    run = tmp_path / "run"
+    env = {**os.environ, "GPUS": "2", "RECIPE": str(recipe), "ADAPT": f"{sys.executable} -m adapt"}
+    script = Path(__file__).parents[1] / "recipes" / "paper-8gpu.sh"
+    done = subprocess.run(
+        ["bash", str(script), str(tiny_beir), str(run)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(tmp_path.glob("run.shard-*"))
+    config.data.queries_split = "train"
+    single = pipeline.run(config, tmp_path / "single", Console(quiet=True))
+    stored = len(ScoreCache(tmp_path / "single" / "teacher-cache.sqlite"))
+    assert len(ScoreCache(run / "teacher-cache.sqlite")) == stored > 0
+    sharded = json.loads((run / "report.json").read_text())
     for a, b in zip(sharded["iterations"], single["iterations"], strict=True):
         assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)

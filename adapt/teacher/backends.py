@@ -1,10 +1,12 @@
-"""Teacher backends behind one small interface: label logits, and continuation log-probabilities.
+"""Teacher backends behind one small interface: label scores, and continuation log-probabilities.
 
-`TransformersBackend` runs causal LMs (including GGUF files) and seq2seq models (flan-t5) on CPU or
-GPU. Work is length-bucketed (sorted by token count, so a batch pads little), and a causal model
+`load_backend` picks the engine a recipe names: this module's `TransformersBackend`, or
+`VLLMBackend` (adapt/teacher/vllm_backend.py, the `[vllm]` extra). `TransformersBackend` runs
+causal LMs (including GGUF files) and seq2seq models (flan-t5) on CPU or GPU. Work is
+length-bucketed (sorted by token count, so a batch pads little), and a causal model
 applies its vocabulary projection only at the positions that are scored, not at every token.
-Scores always come from logits, never from generated text, so a document that says "Answer A"
-cannot change how a score is parsed.
+Scores always come from logits or log-probabilities, never from generated text, so a document
+that says "Answer A" cannot change how a score is parsed.
 """
 
 import hashlib
@@ -34,7 +36,9 @@ class Backend(Protocol):
 
     def label_logits(
         self, prompts: list[str], label_ids: list[int], progress: Progress | None = None
-    ) -> np.ndarray: ...
+    ) -> np.ndarray:
+        """Logits, or log-probabilities, of the labels: callers use only their differences."""
+        ...
 
     def continuation_logprobs(
         self, prompts: list[str], continuations: list[str], progress: Progress | None = None
@@ -278,3 +282,30 @@ class TransformersBackend:
             target = ids[i, start : start + count]
             means[i] = torch.log_softmax(logits, -1).gather(-1, target[:, None]).mean()
         return means.cpu().numpy()
+
+
+ENGINES = ("transformers", "vllm")
+
+
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise AdaptError(f"unknown teacher engine '{engine}' (known: {', '.join(ENGINES)})")
+
+
+def load_backend(t, batch_size: int | None = None) -> Backend:
+    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings)."""
+    check_engine(t.engine)
+    if t.engine == "vllm":
+        from adapt.teacher.vllm_backend import VLLMBackend
+
+        return VLLMBackend(
+            t.model,
+            t.dtype,
+            t.tensor_parallel_size,
+            t.gpu_memory_utilization,
+            t.max_model_len,
+            t.trust_remote_code,
+        )
+    return TransformersBackend(
+        t.model, t.dtype, batch_size or t.batch_size, trust_remote_code=t.trust_remote_code
+    )
