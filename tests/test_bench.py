@@ -96,6 +96,7 @@ def test_bench_runs_every_method_into_one_report_and_resumes(tiny_beir, tiny_ber
         ('[[domains]]\nname = "x"\ndata = { corpus = "c" }', "needs qrels"),
         ('[[domains]]\nname = "x"\ndata = { qrels = "q" }\n[[domains]]\nname = "x"', "unique name"),
         ('[[domains]]\nname = "x"\ndistill = { top_kk = 3 }', "unknown setting 'distill.top_kk'"),
+        ('[[domains]]\nname = "x"\nmethods = ["kd", "bm52"]', "unknown method"),
     ],
 )
 def test_bad_bench_recipes_are_refused_with_the_reason(tmp_path, text, expected):
@@ -103,6 +104,17 @@ def test_bad_bench_recipes_are_refused_with_the_reason(tmp_path, text, expected)
     recipe.write_text(text)
     with pytest.raises(InputError, match=expected.replace("[", r"\[")):
         load_bench(recipe)
+
+
+def test_a_domain_may_name_its_own_methods(tmp_path):
+    recipe = tmp_path / "bench.toml"
+    recipe.write_text(
+        'methods = ["bm25", "start"]\n[defaults.data]\nqrels = "q"\n'
+        '[[domains]]\nname = "a"\n[[domains]]\nname = "b"\nmethods = ["start", "kd"]\n'
+    )
+    bench = load_bench(recipe)
+    assert bench.methods_of("a") == ["bm25", "start"]
+    assert bench.methods_of("b") == ["start", "kd"]
 
 
 def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tiny_bert, tmp_path):
