@@ -108,9 +108,8 @@ def read_corpus(path: Path) -> list[Document]:
             if not isinstance(title, str):
                 raise InputError(path, "field 'title' must be a string", number)
             docs.append(Document(record["_id"], record["text"], title))
-    for doc in docs:
-        if not doc.full_text.strip():
-            raise InputError(path, f"document '{doc.id}' has no text")
+    # Documents with no text are kept: real collections have them (Cranfield has two), and their
+    # qrels may name them. They embed as an empty passage and rank low.
     return docs
 
 

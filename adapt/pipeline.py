@@ -78,9 +78,11 @@ def load_inputs(config: Config) -> Inputs:
     inputs = Inputs(docs, queries)
     if data.qrels:
         inputs.qrels = read_qrels(Path(data.qrels))
-        pool = read_queries(Path(data.eval_queries or data.queries), data.eval_split)
+        source = Path(data.eval_queries or data.queries)
+        pool = read_queries(source, data.eval_split)
         inputs.eval_queries = [q for q in pool if q.id in inputs.qrels]
-        check_qrels(Path(data.qrels), inputs.qrels, pool, docs)
+        # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
+        check_qrels(Path(data.qrels), inputs.qrels, read_queries(source), docs)
     load_template(config.teacher.pointwise_prompt, "pointwise")
     if config.teacher.pairwise_prompt != FROM_POINTWISE:
         load_template(config.teacher.pairwise_prompt, "pairwise")

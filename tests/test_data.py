@@ -87,3 +87,26 @@ def test_qrels_naming_unknown_document_is_refused(tiny_beir):
         check_qrels(
             tiny_beir / "qrels/test.tsv", qrels, read_queries(tiny_beir), read_corpus(tiny_beir)
         )
+
+
+def test_halves_adapt_on_one_and_evaluate_on_the_other(tiny_beir):
+    """A collection with one set of qrels: the qrels judge both halves, and that is no error."""
+    from adapt.config import load_config
+    from adapt.data import query_half
+    from adapt.pipeline import load_inputs
+
+    config = load_config(
+        None,
+        {
+            "data.corpus": str(tiny_beir),
+            "data.queries": str(tiny_beir),
+            "data.queries_split": "half-1",
+            "data.eval_split": "half-2",
+            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
+        },
+    )
+    inputs = load_inputs(config)
+    assert inputs.queries and inputs.eval_queries
+    assert {query_half(q.id) for q in inputs.queries} == {"half-1"}
+    assert {query_half(q.id) for q in inputs.eval_queries} == {"half-2"}
+    assert all(q.id in inputs.qrels for q in inputs.eval_queries)
