@@ -68,13 +68,20 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
     return summary
 
 
+def _targets(distill: dict) -> str:
+    w = distill.get("teacher_weight", 1.0)
+    return "the teacher's scores" if w >= 1.0 else f"{w} x teacher + {1 - w:g} x student (z-scored)"
+
+
 def markdown(summary: dict) -> str:
+    engine = summary["config"]["teacher"].get("engine", "transformers")
     lines = [
         f"# adapt report: {summary['run']}",
         "",
         f"- student: `{summary['student']}`",
-        f"- teacher: `{summary['teacher']}`; pointwise prompt `{summary['pointwise_prompt']}`, "
-        f"pairwise `{summary['pairwise_prompt']}`",
+        f"- teacher: `{summary['teacher']}` ({engine}); pointwise prompt "
+        f"`{summary['pointwise_prompt']}`, pairwise `{summary['pairwise_prompt']}`; "
+        f"distillation targets: {_targets(summary['config']['distill'])}",
         f"- data: corpus `{summary['config']['data']['corpus']}`, queries "
         f"`{summary['config']['data']['queries']}` "
         f"(split: {summary['config']['data']['queries_split'] or 'all'}), qrels "
