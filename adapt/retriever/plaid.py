@@ -95,9 +95,7 @@ class PlaidIndex:
         if self._scorer is None:
             colbert = colbert_ai.load()
             with colbert_ai.log_to(self.path.parent / LOG):
-                # Scoring needs the model class's extension too; colbert-ai loads it only when a
-                # Checkpoint is built, and adapt encodes the queries itself.
-                colbert.ColBERTModel.try_load_torch_extensions(use_gpu=False)
+                colbert_ai.build_extensions()
                 self._scorer = colbert.IndexScorer(str(self.path), use_gpu=False)
         return self._scorer
 
