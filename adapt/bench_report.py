@@ -8,6 +8,7 @@ from pathlib import Path
 
 from adapt.evaluate import METRICS, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
+from adapt.report import targets_text
 
 
 def _stage_seconds(run_dir: Path, last_iteration: int) -> float:
@@ -131,13 +132,8 @@ def _describe(config: dict) -> str:
         f"student `{config['student']['model']}`, teacher `{t['model']}` "
         f"({t['pointwise_prompt']} / {t['pairwise_prompt']}), top-{d['top_k']}, "
         f"{d['n_pairs']} pairs (delta {d['delta']}), lambda_pair {d['lambda_pair']}, "
-        + (
-            f"targets {d['teacher_weight']} x teacher + {1 - d['teacher_weight']:g} x student, "
-            if d.get("teacher_weight", 1.0) < 1.0
-            else ""
-        )
-        + f"lr {d['lr']}, {config['iterations']} iterations; adaptation queries: "
-        f"split {data['queries_split'] or 'all'}"
+        f"targets: {targets_text(d)}, lr {d['lr']}, {config['iterations']} iterations; "
+        f"adaptation queries: split {data['queries_split'] or 'all'}"
         + (f", sample of {data['max_queries']}" if data["max_queries"] else "")
         + f"; evaluation: {data['qrels']} ({data['eval_split'] or 'all judged queries'})"
     )

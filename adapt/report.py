@@ -68,7 +68,8 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
     return summary
 
 
-def _targets(distill: dict) -> str:
+def targets_text(distill: dict) -> str:
+    """What the KD target is: the teacher's scores, or their fusion with the student's."""
     w = distill.get("teacher_weight", 1.0)
     return "the teacher's scores" if w >= 1.0 else f"{w} x teacher + {1 - w:g} x student (z-scored)"
 
@@ -81,7 +82,7 @@ def markdown(summary: dict) -> str:
         f"- student: `{summary['student']}`",
         f"- teacher: `{summary['teacher']}` ({engine}); pointwise prompt "
         f"`{summary['pointwise_prompt']}`, pairwise `{summary['pairwise_prompt']}`; "
-        f"distillation targets: {_targets(summary['config']['distill'])}",
+        f"distillation targets: {targets_text(summary['config']['distill'])}",
         f"- data: corpus `{summary['config']['data']['corpus']}`, queries "
         f"`{summary['config']['data']['queries']}` "
         f"(split: {summary['config']['data']['queries_split'] or 'all'}), qrels "

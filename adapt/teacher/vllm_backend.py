@@ -59,8 +59,6 @@ class VLLMBackend:
             )
         except (OSError, ValueError) as err:
             raise AdaptError(f"teacher '{ref}': cannot load ({err})") from None
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
         self._vllm = vllm
         self.llm = vllm.LLM(
             model=location,
