@@ -432,12 +432,17 @@ def teacher_eval(
     student: Annotated[str, Opt()] = "minilm",
     dim: Annotated[int, Opt(help="head width, when the student is a plain encoder")] = 128,
     pairs_per_query: Annotated[int, Opt(help="(relevant, other) pairs per query")] = 4,
+    max_document_tokens: Annotated[
+        int,
+        Opt(min=0, help="cut passages to this many teacher tokens, as a run does (0: template's)"),
+    ] = 0,
     seed: Annotated[int, Opt()] = 0,
     cache: Annotated[Path, Opt()] = Path("teacher-cache.sqlite"),
     out: Annotated[Path, Opt(help="JSON results")] = Path("teacher-eval.json"),
 ) -> None:
     """Choose a teacher before spending hours: AUC, reranked nDCG@10, pair accuracy, position
     bias and prompts/s of each teacher x template, inside the student's top-k of a labelled set."""
+    import dataclasses
     import random
 
     from adapt.config import StudentConfig, TeacherConfig
@@ -453,6 +458,10 @@ def teacher_eval(
 
     _quiet_transformers()
     templates = [load_template(p) for p in prompt]
+    if max_document_tokens:
+        templates = [
+            dataclasses.replace(t, max_document_tokens=max_document_tokens) for t in templates
+        ]
     docs = read_corpus(data)
     qrels = read_qrels(data / "qrels" / f"{split}.tsv")
     judged = [q for q in read_queries(data) if any(g > 0 for g in qrels.get(q.id, {}).values())]
@@ -484,7 +493,13 @@ def teacher_eval(
                 )
             )
             rows.append(
-                {"teacher": name, "template": template.name, "mode": template.mode, **result}
+                {
+                    "teacher": name,
+                    "template": template.name,
+                    "mode": template.mode,
+                    "max_document_tokens": template.max_document_tokens,
+                    **result,
+                }
             )
     write_json(
         out,

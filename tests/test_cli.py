@@ -272,6 +272,8 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
         "3",
         "--pairs-per-query",
         "2",
+        "--max-document-tokens",
+        "24",
         "--out",
         str(out),
         "--cache",
@@ -283,6 +285,7 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert pointwise["template"] == "query-likelihood" and 0.0 <= pointwise["ndcg@10_reranked"] <= 1
     assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
     assert 0.0 <= pairwise["share_answer_a"] <= 1.0
+    assert pointwise["max_document_tokens"] == pairwise["max_document_tokens"] == 24
 
 
 def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):
