@@ -516,7 +516,7 @@ def teacher_eval(
     table = Table(
         Column("teacher", no_wrap=True),
         Column("template", no_wrap=True),
-        "AUC",
+        "AUC (student)",
         "nDCG@10 reranked (student)",
         "pair acc. one order / both",
         "share A",
@@ -540,7 +540,7 @@ def teacher_eval(
         table.add_row(
             row["teacher"],
             row["template"],
-            cell(row.get("auc")),
+            f"{cell(row.get('auc'))} ({cell(row.get('auc_student'))})" if "auc" in row else "-",
             ndcg,
             pair,
             cell(row.get("share_answer_a")),

@@ -283,6 +283,8 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     rows = json.loads(out.read_text())["results"]
     pointwise, pairwise = rows
     assert pointwise["template"] == "query-likelihood" and 0.0 <= pointwise["ndcg@10_reranked"] <= 1
+    assert pointwise["auc_queries"] > 0
+    assert 0.0 <= pointwise["auc"] <= 1 and 0.0 <= pointwise["auc_student"] <= 1
     assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
     assert 0.0 <= pairwise["share_answer_a"] <= 1.0
     assert pointwise["max_document_tokens"] == pairwise["max_document_tokens"] == 24

@@ -1,9 +1,10 @@
 """How good is a teacher before hours go into it: measured inside the student's own top-k.
 
-Pointwise templates: per-query AUC of relevant vs non-relevant passages (0.5 = chance), and
-nDCG@10 after reranking the top-k by the teacher beside the student's own order. Pairwise
-templates: accuracy on (relevant, non-relevant) pairs from one prompt order and from both, and the
-share of "A" answers (position bias). Prompts/s counts only prompts the model scored (not cached).
+Pointwise templates: per-query AUC of relevant vs non-relevant passages (0.5 = chance), beside
+the student's own AUC on the same passages, and nDCG@10 after reranking the top-k by the teacher
+beside the student's own order. Pairwise templates: accuracy on (relevant, non-relevant) pairs
+from one prompt order and from both, and the share of "A" answers (position bias). Prompts/s
+counts only prompts the model scored (not cached).
 """
 
 import random
@@ -29,6 +30,12 @@ def auc(relevant: list[float], other: list[float]) -> float | None:
     return wins / (len(relevant) * len(other))
 
 
+def _split_auc(values, relevant: list[bool]) -> float | None:
+    return auc(
+        [v for v, r in zip(values, relevant) if r], [v for v, r in zip(values, relevant) if not r]
+    )
+
+
 def _timed(scorer: TeacherScorer, fn):
     computed, start = scorer.computed, time.perf_counter()
     result = fn()
@@ -47,24 +54,23 @@ def evaluate_pointwise(
     items = [(q, docs[d]) for q in queries for d, _ in ranking[q.id]]
     scores, rate = _timed(scorer, lambda: scorer.score_pointwise(items))
     reranked: Ranking = {}
-    aucs, cursor = [], 0
+    aucs, own_aucs, cursor = [], [], 0
     for q in queries:
         hits = ranking[q.id]
         values = scores[cursor : cursor + len(hits)]
         cursor += len(hits)
-        judged = qrels.get(q.id, {})
-        value = auc(
-            [v for (d, _), v in zip(hits, values) if judged.get(d, 0) > 0],
-            [v for (d, _), v in zip(hits, values) if judged.get(d, 0) <= 0],
-        )
+        relevant = [qrels.get(q.id, {}).get(d, 0) > 0 for d, _ in hits]
+        value = _split_auc(values, relevant)
         if value is not None:
             aucs.append(value)
+            own_aucs.append(_split_auc([s for _, s in hits], relevant))
         order = np.argsort(-values, kind="stable")
         reranked[q.id] = [(hits[i][0], float(values[i])) for i in order]
     subset = {q.id: qrels[q.id] for q in queries if q.id in qrels}
     return {
         "auc": float(np.mean(aucs)) if aucs else None,
         "auc_queries": len(aucs),
+        "auc_student": float(np.mean(own_aucs)) if own_aucs else None,
         "ndcg@10_reranked": summarize(per_query(subset, reranked))["ndcg@10"],
         "ndcg@10_student": summarize(per_query(subset, {q.id: ranking[q.id] for q in queries}))[
             "ndcg@10"
