@@ -20,7 +20,7 @@ from adapt.data import read_qrels
 from adapt.distill.targets import fuse
 from adapt.evaluate import paired_test, per_query
 from adapt.retriever.index import Ranking
-from adapt.teacher.evaluation import auc
+from adapt.teacher.evaluation import split_auc
 
 
 def _rows(path: Path) -> list[dict]:
@@ -28,15 +28,11 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _mean_auc(ranking: Ranking, qrels) -> tuple[float, int]:
-    values = []
-    for qid, hits in ranking.items():
-        judged = qrels.get(qid, {})
-        value = auc(
-            [s for d, s in hits if judged.get(d, 0) > 0],
-            [s for d, s in hits if judged.get(d, 0) <= 0],
-        )
-        if value is not None:
-            values.append(value)
+    values = [
+        split_auc([s for _, s in hits], [qrels.get(qid, {}).get(d, 0) > 0 for d, _ in hits])
+        for qid, hits in ranking.items()
+    ]
+    values = [v for v in values if v is not None]
     return float(np.mean(values)), len(values)
 
 

@@ -30,7 +30,8 @@ def auc(relevant: list[float], other: list[float]) -> float | None:
     return wins / (len(relevant) * len(other))
 
 
-def _split_auc(values, relevant: list[bool]) -> float | None:
+def split_auc(values, relevant: list[bool]) -> float | None:
+    """`auc` of the scores `values`, split by the relevance flags beside them."""
     return auc(
         [v for v, r in zip(values, relevant) if r], [v for v, r in zip(values, relevant) if not r]
     )
@@ -60,10 +61,10 @@ def evaluate_pointwise(
         values = scores[cursor : cursor + len(hits)]
         cursor += len(hits)
         relevant = [qrels.get(q.id, {}).get(d, 0) > 0 for d, _ in hits]
-        value = _split_auc(values, relevant)
+        value = split_auc(values, relevant)
         if value is not None:
             aucs.append(value)
-            own_aucs.append(_split_auc([s for _, s in hits], relevant))
+            own_aucs.append(split_auc([s for _, s in hits], relevant))
         order = np.argsort(-values, kind="stable")
         reranked[q.id] = [(hits[i][0], float(values[i])) for i in order]
     subset = {q.id: qrels[q.id] for q in queries if q.id in qrels}
