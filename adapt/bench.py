@@ -32,7 +32,7 @@ from rich.console import Console
 
 from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
-from adapt.evaluate import per_query, summarize
+from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
 from adapt.pipeline import Inputs, Pipeline, load_inputs, make_progress, make_scorer
 
@@ -138,6 +138,7 @@ class DomainRunner:
             return
         result = self.root / method / "result.json"
         fingerprint = self.config.fingerprint("data", "student", "teacher", "search_k")
+        fingerprint += f"|{EVAL_VERSION}"
         if method == "teacher-rerank":
             fingerprint += f"|{rerank_queries}|{self.config.distill.top_k}"
         if result.is_file() and read_json(result).get("fingerprint") == fingerprint:

@@ -12,6 +12,9 @@ from adapt.data import Qrels
 from adapt.retriever.index import Ranking
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
+# In every stored evaluation's fingerprint: raised when the same run would score differently, so
+# older evaluations are redone on resume (v2: an evaluation split's other half stopped counting).
+EVAL_VERSION = "eval-v2"
 
 
 def _as_run(ranking: Ranking, depth: int) -> dict[str, dict[str, float]]:

@@ -28,7 +28,7 @@ from adapt.distill.sampling import sample_pairs
 from adapt.distill.targets import confident_pairs, fuse
 from adapt.distill.train import load_examples, train
 from adapt.errors import AdaptError, InputError
-from adapt.evaluate import per_query, summarize
+from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
 from adapt.report import NOISE_TAU
 from adapt.retriever import backend
@@ -77,12 +77,16 @@ def load_inputs(config: Config) -> Inputs:
         queries = [q for i, q in enumerate(queries) if i in keep]
     inputs = Inputs(docs, queries)
     if data.qrels:
-        inputs.qrels = read_qrels(Path(data.qrels))
+        qrels = read_qrels(Path(data.qrels))
         source = Path(data.eval_queries or data.queries)
         pool = read_queries(source, data.eval_split)
-        inputs.eval_queries = [q for q in pool if q.id in inputs.qrels]
+        inputs.eval_queries = [q for q in pool if q.id in qrels]
+        if not inputs.eval_queries:
+            raise InputError(data.qrels, f"judges none of the evaluation queries ({source})")
         # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
-        check_qrels(Path(data.qrels), inputs.qrels, read_queries(source), docs)
+        check_qrels(Path(data.qrels), qrels, read_queries(source), docs)
+        # Only the evaluated queries' judgments: the other half must not count as misses.
+        inputs.qrels = {q.id: qrels[q.id] for q in inputs.eval_queries}
     load_template(config.teacher.pointwise_prompt, "pointwise")
     if config.teacher.pairwise_prompt != FROM_POINTWISE:
         load_template(config.teacher.pairwise_prompt, "pairwise")
@@ -259,7 +263,7 @@ class Pipeline:
         if not self.inputs.qrels:
             return
         out = self.path / f"iter-{iteration}" / "eval.json"
-        fp = self._fp(upstream, "eval", str(self.config.search_k))
+        fp = self._fp(upstream, "eval", str(self.config.search_k), EVAL_VERSION)
         if self.run.done(out, fp):
             return
         start = time.time()
