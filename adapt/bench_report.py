@@ -6,7 +6,7 @@ import html
 import io
 from pathlib import Path
 
-from adapt.evaluate import METRICS, paired_test
+from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 from adapt.report import targets_text
 
@@ -108,7 +108,7 @@ def _versus(row: dict) -> str:
     test = row.get("vs_start", {}).get("ndcg@10")
     if not test:
         return "—"
-    return f"{test['delta'] * 100:+.1f} (p={test['p_value']:.3f}, {test['wins']}/{test['losses']})"
+    return describe_test(test)
 
 
 def _table(domain: dict) -> list[list[str]]:

@@ -60,3 +60,10 @@ def paired_test(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
         else 1.0
     )
     return {"delta": sum(diffs) / max(1, len(diffs)), "p_value": p, "wins": wins, "losses": losses}
+
+
+def describe_test(test: dict[str, float]) -> str:
+    """A paired test as reports print it: '+1.4 (p=0.258, 14/7)', tiny p-values as p<0.001."""
+    p = test["p_value"]
+    shown = "p<0.001" if p < 0.001 else f"p={p:.3f}"
+    return f"{test['delta'] * 100:+.1f} ({shown}, {test['wins']}/{test['losses']})"

@@ -5,7 +5,7 @@ import statistics
 from pathlib import Path
 
 from adapt.config import Config
-from adapt.evaluate import METRICS, paired_test
+from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 
 NOISE_TAU = 0.05  # below this teacher-student agreement the teacher looks like noise
@@ -98,14 +98,7 @@ def markdown(summary: dict) -> str:
         for row in evaluated:
             cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
             test = row.get("vs_start", {}).get("ndcg@10")
-            versus = (
-                (
-                    f"{test['delta'] * 100:+.1f} (p={test['p_value']:.3f}, "
-                    f"{test['wins']}/{test['losses']})"
-                )
-                if test
-                else "start"
-            )
+            versus = describe_test(test) if test else "start"
             name = "start" if row["iteration"] == 0 else str(row["iteration"])
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} |")
         lines.append("")

@@ -2,7 +2,7 @@
 
 import math
 
-from adapt.evaluate import paired_test, per_query, summarize
+from adapt.evaluate import describe_test, paired_test, per_query, summarize
 
 
 def test_perfect_and_missing_rankings():
@@ -30,3 +30,10 @@ def test_paired_test_counts_wins_and_losses():
     result = paired_test({"a": 0.1, "b": 0.5, "c": 0.2}, {"a": 0.3, "b": 0.4, "c": 0.6})
     assert (result["wins"], result["losses"]) == (2, 1)
     assert 0.0 <= result["p_value"] <= 1.0
+    assert describe_test(result).startswith("+16.7 (p=0.")
+
+
+def test_a_tiny_p_value_is_not_printed_as_zero():
+    start = {str(i): 0.1 * (i % 3) for i in range(40)}
+    adapted = {q: v + 0.3 + 0.01 * (int(q) % 2) for q, v in start.items()}
+    assert describe_test(paired_test(start, adapted)) == "+30.5 (p<0.001, 40/0)"
