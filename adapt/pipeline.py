@@ -81,10 +81,10 @@ def load_inputs(config: Config) -> Inputs:
         source = Path(data.eval_queries or data.queries)
         pool = read_queries(source, data.eval_split)
         inputs.eval_queries = [q for q in pool if q.id in qrels]
-        if not inputs.eval_queries:
-            raise InputError(data.qrels, f"judges none of the evaluation queries ({source})")
         # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
         check_qrels(Path(data.qrels), qrels, read_queries(source), docs)
+        if not inputs.eval_queries:
+            raise InputError(data.qrels, f"judges none of the evaluation queries ({source})")
         # Only the evaluated queries' judgments: the other half must not count as misses.
         inputs.qrels = {q.id: qrels[q.id] for q in inputs.eval_queries}
     load_template(config.teacher.pointwise_prompt, "pointwise")
