@@ -420,6 +420,16 @@ def report(runs: Annotated[list[Path], typer.Argument(help="one or more run dire
     Console().print(table)
 
 
+def _tracker(progress, label: str):
+    """A progress bar for the prompts a teacher evaluation is about to score."""
+
+    def track(total: int):
+        task = progress.add_task(label, total=total)
+        return lambda n: progress.advance(task, n)
+
+    return track
+
+
 @app.command("teacher-eval")
 def teacher_eval(
     data: Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")],
@@ -485,13 +495,15 @@ def teacher_eval(
                 template if pointwise else None,
                 None if pointwise else template,
             )
-            result = (
-                evaluate_pointwise(scorer, queries, by_id, ranking, qrels)
-                if pointwise
-                else evaluate_pairwise(
-                    scorer, queries, by_id, ranking, qrels, pairs_per_query, seed
+            with make_progress(console) as progress:
+                track = _tracker(progress, f"{name} x {template.name}")
+                result = (
+                    evaluate_pointwise(scorer, queries, by_id, ranking, qrels, track)
+                    if pointwise
+                    else evaluate_pairwise(
+                        scorer, queries, by_id, ranking, qrels, pairs_per_query, seed, track
+                    )
                 )
-            )
             rows.append(
                 {
                     "teacher": name,

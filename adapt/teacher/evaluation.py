@@ -9,13 +9,16 @@ counts only prompts the model scored (not cached).
 
 import random
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from adapt.data import Document, Qrels, Query
 from adapt.evaluate import per_query, summarize
 from adapt.retriever.index import Ranking
-from adapt.teacher.scoring import TeacherScorer
+from adapt.teacher.scoring import Progress, TeacherScorer
+
+Track = Callable[[int], Progress]  # given the prompts to come, returns what to advance
 
 
 def auc(relevant: list[float], other: list[float]) -> float | None:
@@ -51,9 +54,11 @@ def evaluate_pointwise(
     docs: dict[str, Document],
     ranking: Ranking,
     qrels: Qrels,
+    track: Track | None = None,
 ) -> dict:
     items = [(q, docs[d]) for q in queries for d, _ in ranking[q.id]]
-    scores, rate = _timed(scorer, lambda: scorer.score_pointwise(items))
+    advance = track(len(items)) if track else None
+    scores, rate = _timed(scorer, lambda: scorer.score_pointwise(items, advance))
     reranked: Ranking = {}
     aucs, own_aucs, cursor = [], [], 0
     for q in queries:
@@ -88,6 +93,7 @@ def evaluate_pairwise(
     qrels: Qrels,
     pairs_per_query: int,
     seed: int = 0,
+    track: Track | None = None,
 ) -> dict:
     rng = random.Random(seed)
     items = []
@@ -100,7 +106,8 @@ def evaluate_pairwise(
             items.append((q, docs[r], docs[o]))
     if not items:
         return {"pairs": 0}
-    results, rate = _timed(scorer, lambda: scorer.score_pairs(items))
+    advance = track(len(items) * (2 if scorer.both_orders else 1)) if track else None
+    results, rate = _timed(scorer, lambda: scorer.score_pairs(items, advance))
     forward = np.array([s.prob_a_forward for s in results])  # relevant shown as A
     backward = np.array([s.prob_a_backward for s in results])  # relevant shown as B
     return {
