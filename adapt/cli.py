@@ -23,6 +23,15 @@ console = Console(stderr=True)
 Opt = typer.Option
 
 
+def _print_table(table: Table) -> None:
+    """Print a result table on stdout; piped to a file or a log it keeps every digit (rich
+    would fit it to 80 columns and cut numbers short)."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=200)
+    out.print(table)
+
+
 def _quiet_transformers() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
@@ -218,7 +227,7 @@ def search(
         table = Table("rank", "document", "score", title=query)
         for rank, (doc, score) in enumerate(ranking["query"], 1):
             table.add_row(str(rank), doc, f"{score:.2f}")
-        Console().print(table)
+        _print_table(table)
         return
     target = out or Path("run.trec")
     with atomic_open(target) as handle:
@@ -257,7 +266,7 @@ def evaluate(
     table = Table("metric", "value")
     for name, value in metrics.items():
         table.add_row(name, f"{value * 100:.2f}")
-    Console().print(table)
+    _print_table(table)
 
 
 @app.command()
@@ -417,7 +426,7 @@ def report(runs: Annotated[list[Path], typer.Argument(help="one or more run dire
                     str(row["iteration"]),
                     *(f"{row['metrics'][m] * 100:.1f}" for m in METRICS),
                 )
-    Console().print(table)
+    _print_table(table)
 
 
 def _tracker(progress, label: str):
@@ -558,7 +567,7 @@ def teacher_eval(
             cell(row.get("share_answer_a")),
             cell(row.get("prompts_per_s"), "{:.2f}"),
         )
-    Console().print(table)
+    _print_table(table)
     console.print(f"results: {out}")
 
 
@@ -570,7 +579,7 @@ def teachers() -> None:
     table = Table(Column("name", no_wrap=True), "role", "model", "from PyPI package(s)")
     for model in BUILTINS.values():
         table.add_row(model.name, model.role, model.description, model.source)
-    Console().print(table)
+    _print_table(table)
 
 
 @prompts_app.command("list")
@@ -591,7 +600,7 @@ def prompts_list() -> None:
         table.add_row(
             name, t.kind, t.mode, str(t.chat), " / ".join(map(repr, t.labels)), t.description
         )
-    Console().print(table)
+    _print_table(table)
 
 
 @prompts_app.command("show")

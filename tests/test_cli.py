@@ -288,6 +288,8 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
     assert 0.0 <= pairwise["share_answer_a"] <= 1.0
     assert pointwise["max_document_tokens"] == pairwise["max_document_tokens"] == 24
+    # Piped, the table keeps every digit of the JSON's numbers.
+    assert f"{pointwise['auc']:.3f} ({pointwise['auc_student']:.3f})" in result.stdout
 
 
 def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):
