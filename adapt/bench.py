@@ -34,7 +34,7 @@ from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
-from adapt.pipeline import Inputs, Pipeline, load_inputs, make_progress, make_scorer
+from adapt.pipeline import Inputs, Pipeline, bar, load_inputs, make_progress, make_scorer
 
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
 LABELS = {
@@ -195,8 +195,7 @@ class DomainRunner:
         items = [(q, docs[d]) for q in queries for d, _ in hits[q.id][:k]]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
         with make_progress(self.console) as progress:
-            task = progress.add_task("teacher: reranking", total=len(items))
-            scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+            scores = scorer.score_pointwise(items, bar(progress, "teacher: reranking", len(items)))
         ranking, cursor = {}, 0
         for q in queries:
             top = [d for d, _ in hits[q.id][:k]]

@@ -294,7 +294,7 @@ def score(
     from adapt.config import TeacherConfig
     from adapt.data import read_corpus, read_queries
     from adapt.io import read_jsonl, write_jsonl
-    from adapt.pipeline import make_progress
+    from adapt.pipeline import bar, make_progress
     from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
     from adapt.teacher.scoring import TeacherScorer, teacher_sorted
@@ -322,8 +322,7 @@ def score(
         template,
     )
     with make_progress(console) as progress:
-        task = progress.add_task("teacher: pointwise", total=len(items))
-        scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+        scores = scorer.score_pointwise(items, bar(progress, "teacher: pointwise", len(items)))
     out_rows = teacher_sorted(rows, scores)
     write_jsonl(out, out_rows)
     console.print(
@@ -429,16 +428,6 @@ def report(runs: Annotated[list[Path], typer.Argument(help="one or more run dire
     _print_table(table)
 
 
-def _tracker(progress, label: str):
-    """A progress bar for the prompts a teacher evaluation is about to score."""
-
-    def track(total: int):
-        task = progress.add_task(label, total=total)
-        return lambda n: progress.advance(task, n)
-
-    return track
-
-
 @app.command("teacher-eval")
 def teacher_eval(
     data: Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")],
@@ -462,12 +451,13 @@ def teacher_eval(
     """Choose a teacher before spending hours: AUC, reranked nDCG@10, pair accuracy, position
     bias and prompts/s of each teacher x template, inside the student's top-k of a labelled set."""
     import dataclasses
+    import functools
     import random
 
     from adapt.config import StudentConfig, TeacherConfig
     from adapt.data import read_corpus, read_qrels, read_queries
     from adapt.io import write_json
-    from adapt.pipeline import make_progress, start_student
+    from adapt.pipeline import bar, make_progress, start_student
     from adapt.retriever.index import ExactIndex
     from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
@@ -505,7 +495,7 @@ def teacher_eval(
                 None if pointwise else template,
             )
             with make_progress(console) as progress:
-                track = _tracker(progress, f"{name} x {template.name}")
+                track = functools.partial(bar, progress, f"{name} x {template.name}")
                 result = (
                     evaluate_pointwise(scorer, queries, by_id, ranking, qrels, track)
                     if pointwise

@@ -12,6 +12,7 @@ Layout of a run directory:
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,6 +114,12 @@ def make_progress(console: Console) -> Progress:
         console=console,
         transient=True,
     )
+
+
+def bar(progress: Progress, label: str, total: int) -> Callable[[int], None]:
+    """A task on `progress` and the callable that advances it: what the scorers take."""
+    task = progress.add_task(label, total=total)
+    return lambda n: progress.advance(task, n)
 
 
 def make_scorer(t: TeacherConfig, cache: Path, console: Console):
@@ -309,8 +316,9 @@ class Pipeline:
         docs = self.inputs.doc_by_id
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
         with make_progress(self.console) as progress:
-            task = progress.add_task("teacher: pointwise", total=len(items))
-            scores = self.scorer().score_pointwise(items, lambda n: progress.advance(task, n))
+            scores = self.scorer().score_pointwise(
+                items, bar(progress, "teacher: pointwise", len(items))
+            )
         records = teacher_sorted(rows, scores)
         self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
@@ -364,9 +372,9 @@ class Pipeline:
 
             items = self._pair_items(sampled)
             with make_progress(self.console) as progress:
-                total = len(items) * (2 if t.both_orders else 1)
-                task = progress.add_task("teacher: pairwise", total=total)
-                scores = self.scorer().score_pairs(items, lambda n: progress.advance(task, n))
+                scorer = self.scorer()
+                advance = bar(progress, "teacher: pairwise", scorer.pair_prompts(len(items)))
+                scores = scorer.score_pairs(items, advance)
             cursor = 0
             for r, pairs in sampled:
                 chunk = scores[cursor : cursor + len(pairs)]
@@ -427,12 +435,12 @@ class Pipeline:
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
         scorer = self.scorer()
         with make_progress(self.console) as progress:
-            task = progress.add_task("teacher: pointwise (shard)", total=len(items))
-            scores = scorer.score_pointwise(items, lambda n: progress.advance(task, n))
+            advance = bar(progress, "teacher: pointwise (shard)", len(items))
+            scores = scorer.score_pointwise(items, advance)
             if self.config.teacher.pairwise_prompt != FROM_POINTWISE:
                 pairs = self._pair_items(self._sample(teacher_sorted(rows, scores), iteration))
-                task = progress.add_task("teacher: pairwise (shard)", total=len(pairs))
-                scorer.score_pairs(pairs, lambda n: progress.advance(task, n))
+                total = scorer.pair_prompts(len(pairs))
+                scorer.score_pairs(pairs, bar(progress, "teacher: pairwise (shard)", total))
         raise ShardDone(
             f"shard {self.shard[0]}/{self.shard[1]} of iteration {iteration}: {len(rows)} queries, "
             f"{scorer.computed} prompts scored, {scorer.reused} already stored in "

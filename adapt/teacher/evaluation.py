@@ -106,7 +106,7 @@ def evaluate_pairwise(
             items.append((q, docs[r], docs[o]))
     if not items:
         return {"pairs": 0}
-    advance = track(len(items) * (2 if scorer.both_orders else 1)) if track else None
+    advance = track(scorer.pair_prompts(len(items))) if track else None
     results, rate = _timed(scorer, lambda: scorer.score_pairs(items, advance))
     forward = np.array([s.prob_a_forward for s in results])  # relevant shown as A
     backward = np.array([s.prob_a_backward for s in results])  # relevant shown as B

@@ -50,6 +50,10 @@ class TeacherScorer:
         )
         self.pairwise_labels = pairwise.resolve_labels(tokenizer, pairwise.name) if pairwise else []
 
+    def pair_prompts(self, pairs: int) -> int:
+        """Prompts that scoring `pairs` pairs asks: one per order."""
+        return pairs * (2 if self.both_orders else 1)
+
     def _truncate(self, text: str, limit: int) -> str:
         tokenizer = self.backend.tokenizer
         ids = tokenizer.encode(text, add_special_tokens=False)
