@@ -43,6 +43,9 @@ def _quiet_transformers() -> None:
 # `--student dense`: the paper's DPR experiment on the offline encoder, as a bi-encoder.
 DENSE_DEFAULT = "minilm"
 ENGINE_HELP = "teacher engine: transformers, or vllm (decoder-only; the [vllm] extra)"
+DTYPE_HELP = (
+    "teacher precision: float32, or bfloat16 where the chip has bf16 units (GPUs, AVX512-BF16)"
+)
 
 
 def _checkpoint(ref: str):
@@ -99,6 +102,7 @@ def run(
     ] = None,
     teacher: Annotated[str | None, Opt(help="built-in name, HF id, local folder or .gguf")] = None,
     engine: Annotated[str | None, Opt(help=ENGINE_HELP)] = None,
+    dtype: Annotated[str | None, Opt(help=DTYPE_HELP)] = None,
     pointwise_prompt: Annotated[str | None, Opt(help="template name or file")] = None,
     pairwise_prompt: Annotated[
         str | None, Opt(help="template name, file, or from-pointwise")
@@ -136,6 +140,7 @@ def run(
             "student.index": index,
             "teacher.model": teacher,
             "teacher.engine": engine,
+            "teacher.dtype": dtype,
             "teacher.pointwise_prompt": pointwise_prompt,
             "teacher.pairwise_prompt": pairwise_prompt,
             "iterations": iterations,
@@ -277,6 +282,7 @@ def score(
     out: Annotated[Path, Opt(help="JSONL of teacher-sorted docs and scores")],
     teacher: Annotated[str, Opt()] = "qwen2.5-coder-0.5b",
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "float32",
     prompt: Annotated[str, Opt(help="pointwise template name or file")] = "query-likelihood",
     cache: Annotated[Path, Opt(help="score cache (SQLite), shareable between runs")] = Path(
         "teacher-cache.sqlite"
@@ -314,7 +320,11 @@ def score(
         raise AdaptError(f"{candidates}: query '{unknown[0]}' is not in {queries}")
     items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
     settings = TeacherConfig(
-        model=teacher, engine=engine, batch_size=batch_size, trust_remote_code=trust_remote_code
+        model=teacher,
+        engine=engine,
+        dtype=dtype,
+        batch_size=batch_size,
+        trust_remote_code=trust_remote_code,
     )
     scorer = TeacherScorer(
         load_backend(settings),
@@ -434,6 +444,7 @@ def teacher_eval(
     teacher: Annotated[list[str], Opt(help="repeat for several teachers")],
     prompt: Annotated[list[str], Opt(help="template name or file; repeat for several")],
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "float32",
     split: Annotated[str, Opt()] = "test",
     sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
     top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
@@ -459,13 +470,16 @@ def teacher_eval(
     from adapt.io import write_json
     from adapt.pipeline import bar, make_progress, start_student
     from adapt.retriever.index import ExactIndex
-    from adapt.teacher.backends import load_backend
+    from adapt.teacher.backends import check_teacher, load_backend
     from adapt.teacher.cache import ScoreCache
     from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
     from adapt.teacher.scoring import TeacherScorer
     from adapt.teacher.templates import load_template
 
     _quiet_transformers()
+    settings = [TeacherConfig(model=name, engine=engine, dtype=dtype) for name in teacher]
+    for t in settings:
+        check_teacher(t)  # before the student indexes the corpus
     templates = [load_template(p) for p in prompt]
     if max_document_tokens:
         templates = [
@@ -483,10 +497,10 @@ def teacher_eval(
     ranking = index.search(model, queries, top_k)
     by_id = {d.id: d for d in docs}
     rows = []
-    for name in teacher:
-        backend = load_backend(TeacherConfig(model=name, engine=engine))
+    for t in settings:
+        backend = load_backend(t)
         for template in templates:
-            console.print(f"{name} x {template.name} on {len(queries)} queries")
+            console.print(f"{t.model} x {template.name} on {len(queries)} queries")
             pointwise = template.kind == "pointwise"
             scorer = TeacherScorer(
                 backend,
@@ -495,7 +509,7 @@ def teacher_eval(
                 None if pointwise else template,
             )
             with make_progress(console) as progress:
-                track = functools.partial(bar, progress, f"{name} x {template.name}")
+                track = functools.partial(bar, progress, f"{t.model} x {template.name}")
                 result = (
                     evaluate_pointwise(scorer, queries, by_id, ranking, qrels, track)
                     if pointwise
@@ -505,9 +519,10 @@ def teacher_eval(
                 )
             rows.append(
                 {
-                    "teacher": name,
+                    "teacher": t.model,
                     "template": template.name,
                     "mode": template.mode,
+                    "dtype": dtype,
                     "max_document_tokens": template.max_document_tokens,
                     **result,
                 }

@@ -37,7 +37,7 @@ from adapt.retriever.backend import Index
 from adapt.retriever.index import Ranking
 from adapt.retriever.student import Student, check_kind, load_student
 from adapt.rundir import RunDir
-from adapt.teacher.backends import check_engine
+from adapt.teacher.backends import check_teacher
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import load_template
@@ -181,7 +181,7 @@ class Pipeline:
         self.inputs = load_inputs(config)
         s = config.student
         check_kind(s.kind)  # bad kinds fail before any work
-        check_engine(config.teacher.engine)
+        check_teacher(config.teacher)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir

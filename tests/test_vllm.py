@@ -37,6 +37,11 @@ def test_an_unknown_engine_is_refused():
         load_backend(TeacherConfig(engine="vlm"))
 
 
+def test_an_unknown_dtype_is_refused():
+    with pytest.raises(AdaptError, match="unknown teacher dtype 'bf16'"):
+        load_backend(TeacherConfig(dtype="bf16"))
+
+
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed here")
 def test_the_vllm_engine_without_vllm_says_how_to_install_it():
     with pytest.raises(AdaptError, match=r"pip install 'adapt\[vllm\]'"):

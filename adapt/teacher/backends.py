@@ -286,16 +286,20 @@ class TransformersBackend:
 
 
 ENGINES = ("transformers", "vllm")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
-def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise AdaptError(f"unknown teacher engine '{engine}' (known: {', '.join(ENGINES)})")
+def check_teacher(t: TeacherConfig) -> None:
+    """Fail on a bad engine or dtype before any work, not after indexing."""
+    if t.engine not in ENGINES:
+        raise AdaptError(f"unknown teacher engine '{t.engine}' (known: {', '.join(ENGINES)})")
+    if t.dtype not in DTYPES:
+        raise AdaptError(f"unknown teacher dtype '{t.dtype}' (known: {', '.join(DTYPES)})")
 
 
 def load_backend(t: TeacherConfig) -> Backend:
     """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings)."""
-    check_engine(t.engine)
+    check_teacher(t)
     if t.engine == "vllm":
         from adapt.teacher.vllm_backend import VLLMBackend
 
