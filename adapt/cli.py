@@ -522,7 +522,7 @@ def teacher_eval(
                     "teacher": t.model,
                     "template": template.name,
                     "mode": template.mode,
-                    "dtype": dtype,
+                    "dtype": t.dtype,
                     "max_document_tokens": template.max_document_tokens,
                     **result,
                 }
