@@ -30,16 +30,17 @@ from pathlib import Path
 
 from rich.console import Console
 
+from adapt import baselines
 from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
 from adapt.pipeline import Inputs, Pipeline, bar, load_inputs, make_progress, make_scorer
+from adapt.teacher.scoring import teacher_sorted
 
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
 LABELS = {
-    "bm25": "BM25",
-    "biencoder": "bi-encoder (student's encoder, mean pooling)",
+    **baselines.LABELS,
     "start": "ColBERT start",
     "kd": "+ L_KD only",
     "pairdistill": "+ L_KD + L_pair",
@@ -137,22 +138,21 @@ class DomainRunner:
             self._adapt(method)
             return
         result = self.root / method / "result.json"
+        if method in baselines.LABELS:
+            i = self.inputs
+            baselines.evaluate(
+                method, self.config, i.docs, i.eval_queries, i.qrels, result, self.console
+            )
+            return
         fingerprint = self.config.fingerprint("data", "student", "teacher", "search_k")
-        fingerprint += f"|{EVAL_VERSION}"
-        if method == "teacher-rerank":
-            fingerprint += f"|{rerank_queries}|{self.config.distill.top_k}"
+        fingerprint += f"|{EVAL_VERSION}|{rerank_queries}|{self.config.distill.top_k}"
         if result.is_file() and read_json(result).get("fingerprint") == fingerprint:
             return
         start = time.time()
-        if method == "bm25":
-            ranking, settings = self._bm25()
-        elif method == "biencoder":
-            ranking, settings = self._biencoder()
-        else:
-            ranking, settings = self._teacher_rerank(rerank_queries)
+        ranking, settings = self._teacher_rerank(rerank_queries)
         values = per_query(self.inputs.qrels, ranking)
-        if method == "teacher-rerank":  # only the sampled queries were reranked
-            values = {m: {q: v[q] for q in ranking if q in v} for m, v in values.items()}
+        # Only the sampled queries were reranked.
+        values = {m: {q: v[q] for q in ranking if q in v} for m, v in values.items()}
         write_json(
             result,
             {
@@ -163,23 +163,6 @@ class DomainRunner:
                 "wall_s": round(time.time() - start, 3),
             },
         )
-
-    def _bm25(self):
-        from adapt.retriever.bm25 import bm25_search
-
-        return bm25_search(self.inputs.docs, self.inputs.eval_queries, self.config.search_k)
-
-    def _biencoder(self):
-        from adapt.retriever.dense import DenseEncoder, DenseIndex
-
-        s = self.config.student
-        model = DenseEncoder.load(s.model, s.eval_doc_maxlen)
-        with make_progress(self.console) as progress:
-            index = DenseIndex.build(
-                model, self.inputs.docs, s.eval_doc_maxlen, s.encode_batch_size, progress
-            )
-            ranking = index.search(model, self.inputs.eval_queries, self.config.search_k)
-        return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
 
     def _teacher_rerank(self, sample: int):
         """The teacher's own order of the start's top-k: what distillation aims at."""
@@ -192,17 +175,16 @@ class DomainRunner:
             queries = sorted(random.Random(0).sample(queries, sample), key=lambda q: q.id)
         k = self.config.distill.top_k
         docs = self.inputs.doc_by_id
-        items = [(q, docs[d]) for q in queries for d, _ in hits[q.id][:k]]
+        rows = [{"query_id": q.id, "hits": hits[q.id][:k]} for q in queries]
+        items = [(q, docs[d]) for q, row in zip(queries, rows) for d, _ in row["hits"]]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
         with make_progress(self.console) as progress:
             scores = scorer.score_pointwise(items, bar(progress, "teacher: reranking", len(items)))
-        ranking, cursor = {}, 0
-        for q in queries:
-            top = [d for d, _ in hits[q.id][:k]]
-            ordered = sorted(zip(top, scores[cursor : cursor + len(top)]), key=lambda p: -p[1])
-            cursor += len(top)
-            rest = [(d, s) for d, s in hits[q.id][k:]]
-            ranking[q.id] = [(d, float(s)) for d, s in ordered] + rest
+        ranking = {
+            r["query_id"]: list(zip(r["docs"], r["scores"]))
+            + [tuple(h) for h in hits[r["query_id"]][k:]]
+            for r in teacher_sorted(rows, scores)
+        }
         return ranking, {"queries": len(queries), "top_k": k, "computed": scorer.computed}
 
     def _adapt(self, method: str) -> None:

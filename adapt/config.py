@@ -7,6 +7,7 @@ the config sections it depends on, so a changed setting re-runs exactly the stag
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +37,22 @@ class StudentConfig:
     model: str = "minilm"
     # "colbert" (multi-vector, MaxSim) or "dense" (one mean-pooled vector, searched with faiss).
     kind: str = "colbert"
+    # Width of a fresh ColBERT head, fitted by uncentred PCA (0: the encoder's own width).
     dim: int = 128
+    # colbert-ai's [MASK] query augmentation and its [Q]/[D] marker tokens: "auto" keeps what
+    # the checkpoint records (colbert-ai checkpoints: both on; a fresh head: both off, measured
+    # in docs/benchmarks.md), "on" or "off" forces them.
+    query_augmentation: str = "auto"
+    markers: str = "auto"
     query_maxlen: int = 32
     doc_maxlen: int = 180
     eval_doc_maxlen: int = 300
     encode_batch_size: int = 32
     # "exact" MaxSim, "plaid" (colbert-ai), or "auto": PLAID above 100k passages when installed.
     index: str = "auto"
+    # Where the student encodes and trains (adapt/device.py): "auto" (a GPU when there is one,
+    # by LOCAL_RANK), "cpu", "cuda" or "cuda:N". On a GPU it runs under bf16 autocast.
+    device: str = "auto"
 
 
 @dataclass
@@ -53,7 +63,9 @@ class TeacherConfig:
     pairwise_prompt: str = "ab"
     both_orders: bool = True
     batch_size: int = 8
-    dtype: str = "float32"
+    # "auto": bf16 where the chip multiplies it natively (GPUs, AVX512-BF16, AMX), else fp32
+    # (adapt/precision.py); "float32", "bfloat16" or "float16" pin it.
+    dtype: str = "auto"
     trust_remote_code: bool = False
     # Cut passages to this many teacher tokens (0: the template's own limit). Prompt cost grows
     # with it; the start of a passage usually carries what relevance needs.
@@ -67,6 +79,8 @@ class TeacherConfig:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 0  # 0: the model's own
+    # Where the transformers engine runs the teacher, by the student's rule (vLLM places itself).
+    device: str = "auto"
 
 
 @dataclass
@@ -77,7 +91,6 @@ class DistillConfig:
     n_pairs: int = 50
     lambda_kd: float = 1.0
     lambda_pair: float = 3.0
-    lambda_cl: float = 0.0
     temperature: float = 1.0
     lr: float = 1e-5
     batch_size: int = 32  # queries per optimizer step, over all processes
@@ -87,9 +100,11 @@ class DistillConfig:
     epochs: int = 1
     warmup_ratio: float = 0.1
     seed: int = 0
-    # Targets (adapt/distill/targets.py): 1.0 distils the teacher alone; below 1 the KD target
-    # and the pair order are w * z(teacher) + (1 - w) * z(student) per query.
+    # Targets (adapt/distill/targets.py), per-query z-scores weighted: the teacher's
+    # (teacher_weight), BM25's (bm25_weight) and the student's own (the rest). 1.0 and 0.0
+    # distil the teacher alone.
     teacher_weight: float = 1.0
+    bm25_weight: float = 0.0
     # Keep an A/B pair only when both orders agree, each at least this far from 0.5 (0: all).
     min_pair_confidence: float = 0.0
 
@@ -97,24 +112,31 @@ class DistillConfig:
 # Settings added after run folders existed, at the values that reproduce what came before.
 NEUTRAL: dict[str, Any] = {
     "distill.teacher_weight": 1.0,
+    "distill.bm25_weight": 0.0,
     "distill.min_pair_confidence": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",
     "teacher.engine": "transformers",
 }
 # Settings that do not change any stage's output: the index stage names its kind itself, and
-# vLLM's sizes change speed and memory, not scores.
+# vLLM's sizes and the devices change speed, memory and rounding (bf16 on a GPU), not the method;
+# a run folder moves between a laptop and a GPU node ("auto" would hash alike on both anyway).
 UNHASHED = {
     "student.index",
+    "student.device",
+    "teacher.device",
     "teacher.tensor_parallel_size",
     "teacher.gpu_memory_utilization",
     "teacher.max_model_len",
 }
 
 
+DEFAULT_NAME = "run"  # a Config whose name is this has none of its own (see run_name)
+
+
 @dataclass
 class Config:
-    name: str = "run"
+    name: str = DEFAULT_NAME
     iterations: int = 2
     search_k: int = 100
     data: DataConfig = field(default_factory=DataConfig)
@@ -183,12 +205,21 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise InputError(path, f"invalid TOML ({err})") from None
 
 
+# Command-line settings that name other data than a recipe's: they replace its [data] section.
+DATA_SOURCES = ("data.corpus", "data.queries")
+
+
 def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then the recipe, then `overrides` (dotted keys such as `teacher.model`)."""
+    """Defaults, then the recipe, then `overrides` (dotted keys such as `teacher.model`).
+
+    A corpus or queries in `overrides` replace the recipe's whole [data]: its splits, qrels and
+    evaluation queries belong to its own data and would not fit another's."""
     config = Config()
     if recipe is not None:
         recipe = Path(recipe)
         apply_table(config, read_toml(recipe, "recipe"), str(recipe), recipe.parent)
+    if any((overrides or {}).get(key) is not None for key in DATA_SOURCES):
+        config.data = DataConfig()
     nested: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
@@ -200,6 +231,26 @@ def load_config(recipe: Path | None = None, overrides: dict[str, Any] | None = N
         target[leaf] = value
     _apply(config, nested, "command line")
     return config
+
+
+def run_name(config: Config) -> str:
+    """The run directory's name: the recipe's, else one per corpus and queries, so that a second
+    corpus starts its own run instead of meeting the first one's."""
+    if config.name != DEFAULT_NAME:
+        return config.name
+    corpus, queries = _data_name(config.data.corpus), _data_name(config.data.queries)
+    name = corpus if queries in ("", corpus) else f"{corpus}-{queries}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or DEFAULT_NAME
+
+
+def _data_name(path: str) -> str:
+    """A folder's name or a file's stem; a generic stem (corpus.jsonl) names its folder."""
+    if not path:
+        return ""
+    resolved = Path(path).resolve()
+    if resolved.is_dir():
+        return resolved.name
+    return resolved.parent.name if resolved.stem in ("corpus", "queries") else resolved.stem
 
 
 def apply_table(config: Config, values: dict[str, Any], source: str, base: Path) -> None:

@@ -2,6 +2,14 @@
 
 nDCG@10 and Recall@100 as BEIR reports them; MRR@10 is trec_eval's reciprocal rank over each
 run cut to its top 10. Per-query values are kept for paired significance tests.
+
+Which queries count, as measured on pytrec_eval-terrier 0.5.11: `evaluate(run)` scores exactly
+the queries present in both the qrels and the run. A judged query absent from the run is left out,
+and so is a run query the qrels do not judge (or judge with an empty set). A query judged only
+with grade 0 that the run covers is scored, 0 on every metric (nothing relevant to find), and so
+is a run query with no hits. BEIR's `EvaluateRetrieval.evaluate` averages over the queries
+pytrec_eval returned: the mean over the judged queries the run covers, the default here.
+`complete=True` is trec_eval -c: every judged query counts, a missing one as 0.
 """
 
 import math
@@ -12,37 +20,53 @@ from adapt.data import Qrels
 from adapt.retriever.index import Ranking
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
+DEPTHS = {"ndcg@10": 10, "recall@100": 100, "mrr@10": 10}
+"""How many hits of each query a metric reads."""
 # In every stored evaluation's fingerprint: raised when the same run would score differently, so
-# older evaluations are redone on resume (v2: an evaluation split's other half stopped counting).
-EVAL_VERSION = "eval-v2"
+# older evaluations are redone on resume (v2: an evaluation split's other half stopped counting;
+# v3: BEIR's semantics, so a query judged only with grade 0 now counts, as 0, in the mean).
+EVAL_VERSION = "eval-v3"
 
 
-def _as_run(ranking: Ranking, depth: int) -> dict[str, dict[str, float]]:
+def _as_run(ranking: Ranking, queries: list[str], depth: int) -> dict[str, dict[str, float]]:
     # trec_eval sorts by score; rank-derived scores keep ties (and their order) unambiguous.
     return {
-        qid: {doc: float(depth - rank) for rank, (doc, _) in enumerate(hits[:depth])}
-        for qid, hits in ranking.items()
+        qid: {
+            doc: float(depth - rank) for rank, (doc, _) in enumerate(ranking.get(qid, [])[:depth])
+        }
+        for qid in queries
     }
 
 
-def per_query(qrels: Qrels, ranking: Ranking) -> dict[str, dict[str, float]]:
-    """metric -> query id -> value, over the judged queries (an unretrieved query scores 0)."""
-    judged = {q: docs for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
-    full = _as_run(ranking, 100)
-    top10 = _as_run(ranking, 10)
-    for qid in judged:
-        full.setdefault(qid, {})
-        top10.setdefault(qid, {})
-    deep = pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100"}).evaluate(full)
-    shallow = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}).evaluate(top10)
+def without_identical_ids(ranking: Ranking) -> Ranking:
+    """BEIR's ignore_identical_ids: on ArguAna, Quora and CQADupStack a query is also a document,
+    and finding itself is no answer. Dropped before the cut, so the next hit moves up."""
+    return {qid: [hit for hit in hits if hit[0] != qid] for qid, hits in ranking.items()}
+
+
+def per_query(
+    qrels: Qrels, ranking: Ranking, *, complete: bool = False, ignore_identical_ids: bool = False
+) -> dict[str, dict[str, float]]:
+    """metric -> query id -> value, over the judged queries the run covers (BEIR), or with
+    `complete` over every judged query, an unretrieved one scoring 0 (trec_eval -c)."""
+    if ignore_identical_ids:
+        ranking = without_identical_ids(ranking)
+    queries = [q for q, judged in qrels.items() if judged and (complete or q in ranking)]
+    deep = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(
+        _as_run(ranking, queries, 100)
+    )
+    shallow = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(
+        _as_run(ranking, queries, 10)
+    )
     return {
-        "ndcg@10": {q: deep.get(q, {}).get("ndcg_cut_10", 0.0) for q in judged},
-        "recall@100": {q: deep.get(q, {}).get("recall_100", 0.0) for q in judged},
-        "mrr@10": {q: shallow.get(q, {}).get("recip_rank", 0.0) for q in judged},
+        "ndcg@10": {q: deep[q]["ndcg_cut_10"] for q in queries},
+        "recall@100": {q: deep[q]["recall_100"] for q in queries},
+        "mrr@10": {q: shallow[q]["recip_rank"] for q in queries},
     }
 
 
 def summarize(values: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The mean of each metric over its queries; NaN, not 0, when no query counts."""
     return {m: (sum(v.values()) / len(v) if v else math.nan) for m, v in values.items()}
 
 

@@ -22,12 +22,12 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapt import report
+from adapt import baselines, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
-from adapt.distill.sampling import sample_pairs
-from adapt.distill.targets import confident_pairs, fuse
-from adapt.distill.train import load_examples, train
+from adapt.distill import check_distill, pairs
+from adapt.distill.targets import Weights, build_targets
+from adapt.distill.train import load_examples, train, train_seed
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
@@ -35,14 +35,13 @@ from adapt.report import NOISE_TAU
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.index import Ranking
-from adapt.retriever.student import Student, check_kind, load_student
+from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.backends import check_teacher
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
-from adapt.teacher.templates import load_template
+from adapt.teacher.templates import FROM_POINTWISE, load_template
 
-FROM_POINTWISE = "from-pointwise"
 PROJECTION_SAMPLE = 2000  # documents used to fit a fresh projection head
 
 
@@ -180,8 +179,9 @@ class Pipeline:
         self.console = console
         self.inputs = load_inputs(config)
         s = config.student
-        check_kind(s.kind)  # bad kinds fail before any work
+        check_student(s)  # bad student settings fail before any work
         check_teacher(config.teacher)
+        check_distill(config.distill)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
@@ -287,6 +287,19 @@ class Pipeline:
             f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
         )
 
+    def baselines(self) -> None:
+        """BM25 and the start's encoder as it ships, on the evaluation queries: every reported
+        number stands beside what the user has without adapt."""
+        if not self.inputs.qrels:
+            return
+        fresh = read_json(self.path / "iter-0" / "start.json").get("fresh_head", False)
+        i = self.inputs
+        for name in baselines.applicable(self.config, fresh):
+            out = self.path / "baselines" / f"{name}.json"
+            baselines.evaluate(
+                name, self.config, i.docs, i.eval_queries, i.qrels, out, self.console
+            )
+
     def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
         out = self.path / f"iter-{iteration + 1}" / "candidates.jsonl"
@@ -304,7 +317,12 @@ class Pipeline:
         out = self.path / f"iter-{iteration}" / "pointwise.jsonl"
         t = self.config.teacher
         fp = self._fp(
-            upstream, "pointwise", t.model, t.pointwise_prompt, t.dtype, str(t.max_document_tokens)
+            upstream,
+            "pointwise",
+            t.model,
+            t.pointwise_prompt,
+            precision.teacher_dtype(t.dtype, t.engine, t.device),
+            str(t.max_document_tokens),
         )
         if self.run.done(out, fp):
             return fp
@@ -341,7 +359,37 @@ class Pipeline:
         if tau < NOISE_TAU:
             self.console.print(f"[yellow]warning:[/] {message}")
 
+    def targets(self, iteration: int, upstream: str) -> str:
+        """targets.jsonl: the teacher's scores, fused with the student's and BM25's as
+        configured (adapt/distill/targets.py), each query's candidates in target order."""
+        out = self.path / f"iter-{iteration}" / "targets.jsonl"
+        d = self.config.distill
+        fp = self._fp(upstream, "targets", str(d.teacher_weight), str(d.bm25_weight))
+        if self.run.done(out, fp):
+            return fp
+        start = time.time()
+        folder = self.path / f"iter-{iteration}"
+        write_jsonl(
+            out,
+            self._target_rows(
+                read_jsonl(folder / "pointwise.jsonl"), read_jsonl(folder / "candidates.jsonl")
+            ),
+        )
+        self._complete(out, fp, f"iter-{iteration}/targets", start)
+        return fp
+
+    def _target_rows(self, pointwise: list[dict], candidates: list[dict]) -> list[dict]:
+        d = self.config.distill
+        bm25 = None
+        if d.bm25_weight > 0:
+            from adapt.retriever.bm25 import bm25_scores
+
+            wanted = {r["query_id"]: r["docs"] for r in pointwise}
+            bm25 = bm25_scores(self.inputs.docs, self.inputs.query_by_id, wanted)
+        return build_targets(pointwise, candidates, Weights(d.teacher_weight, d.bm25_weight), bm25)
+
     def pairs(self, iteration: int, upstream: str) -> str:
+        """pairs.jsonl: each query's KD group and pair targets (adapt/distill/pairs.py)."""
         out = self.path / f"iter-{iteration}" / "pairs.jsonl"
         d, t = self.config.distill, self.config.teacher
         fp = self._fp(
@@ -354,82 +402,30 @@ class Pipeline:
         if self.run.done(out, fp):
             return fp
         start = time.time()
-        sampled = self._sample(self._targets(iteration), iteration)
-        records = []
+        targets = read_jsonl(self.path / f"iter-{iteration}" / "targets.jsonl")
+        sampled = pairs.sample(targets, d, iteration)
         if t.pairwise_prompt == FROM_POINTWISE:
-            for r, pairs in sampled:
-                s = r["scores"]
-                probs = [1 / (1 + np.exp(-(s[i] - s[j]) / d.temperature)) for i, j in pairs]
-                records.append(
-                    {
-                        "query_id": r["query_id"],
-                        "pairs": [[i, j, float(p)] for (i, j), p in zip(pairs, probs)],
-                    }
-                )
+            records = pairs.from_targets(sampled, targets, d.temperature)
             diagnostics = {"source": FROM_POINTWISE}
         else:
             from adapt.teacher.scoring import pair_diagnostics
 
-            items = self._pair_items(sampled)
+            items = pairs.prompts(sampled, self.inputs.query_by_id, self.inputs.doc_by_id)
             with make_progress(self.console) as progress:
                 scorer = self.scorer()
                 advance = bar(progress, "teacher: pairwise", scorer.pair_prompts(len(items)))
                 scores = scorer.score_pairs(items, advance)
-            cursor = 0
-            for r, pairs in sampled:
-                chunk = scores[cursor : cursor + len(pairs)]
-                cursor += len(pairs)
-                records.append(
-                    {
-                        "query_id": r["query_id"],
-                        "pairs": [
-                            [i, j, s.prob, s.prob_a_forward, s.prob_a_backward]
-                            for (i, j), s in zip(pairs, chunk)
-                        ],
-                    }
-                )
+            records = pairs.from_scores(sampled, scores)
             diagnostics = pair_diagnostics(scores)
         write_json(self.path / f"iter-{iteration}" / "teacher-diagnostics.json", diagnostics)
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pairs", start)
         return fp
 
-    def _targets(self, iteration: int) -> list[dict]:
-        """The teacher's pointwise rows, fused with the student's scores when so configured."""
-        folder = self.path / f"iter-{iteration}"
-        return fuse(
-            read_jsonl(folder / "pointwise.jsonl"),
-            read_jsonl(folder / "candidates.jsonl"),
-            self.config.distill.teacher_weight,
-        )
-
-    def _sample(self, pointwise: list[dict], iteration: int) -> list[tuple[dict, list]]:
-        """Pairs per query from a generator seeded by the query itself: the same pairs whether
-        the queries are scored together or in shards."""
-        d = self.config.distill
-        return [
-            (
-                r,
-                sample_pairs(
-                    min(d.nway, len(r["docs"])),
-                    d.delta,
-                    d.n_pairs,
-                    random.Random(f"{d.seed}/{iteration}/{r['query_id']}"),
-                ),
-            )
-            for r in pointwise
-        ]
-
-    def _pair_items(self, sampled: list[tuple[dict, list]]) -> list:
-        queries, docs = self.inputs.query_by_id, self.inputs.doc_by_id
-        return [
-            (queries[r["query_id"]], docs[r["docs"][i]], docs[r["docs"][j]])
-            for r, pairs in sampled
-            for i, j in pairs
-        ]
-
     def _score_shard(self, iteration: int, rows: list[dict]) -> None:
-        """Score this shard's prompts of `iteration` into the cache, then stop the run."""
+        """Score this shard's prompts of `iteration` into the cache, then stop the run. Its
+        targets and pairs come from the same functions as the whole run's, so the merged run
+        finds every prompt in the cache."""
         queries, docs = self.inputs.query_by_id, self.inputs.doc_by_id
         rows = [r for r in rows if in_shard(r["query_id"], self.shard)]
         items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
@@ -438,9 +434,11 @@ class Pipeline:
             advance = bar(progress, "teacher: pointwise (shard)", len(items))
             scores = scorer.score_pointwise(items, advance)
             if self.config.teacher.pairwise_prompt != FROM_POINTWISE:
-                pairs = self._pair_items(self._sample(teacher_sorted(rows, scores), iteration))
-                total = scorer.pair_prompts(len(pairs))
-                scorer.score_pairs(pairs, bar(progress, "teacher: pairwise (shard)", total))
+                targets = self._target_rows(teacher_sorted(rows, scores), rows)
+                sampled = pairs.sample(targets, self.config.distill, iteration)
+                items = pairs.prompts(sampled, queries, docs)
+                total = scorer.pair_prompts(len(items))
+                scorer.score_pairs(items, bar(progress, "teacher: pairwise (shard)", total))
         raise ShardDone(
             f"shard {self.shard[0]}/{self.shard[1]} of iteration {iteration}: {len(rows)} queries, "
             f"{scorer.computed} prompts scored, {scorer.reused} already stored in "
@@ -456,16 +454,12 @@ class Pipeline:
         start = time.time()
         d = self.config.distill
         folder = self.path / f"iter-{iteration}"
-        pairs = [
-            {**row, "pairs": confident_pairs(row["pairs"], d.min_pair_confidence)}
-            for row in read_jsonl(folder / "pairs.jsonl")
-        ]
         examples = load_examples(
-            self._targets(iteration),
-            pairs,
+            read_jsonl(folder / "targets.jsonl"),
+            read_jsonl(folder / "pairs.jsonl"),
             self.inputs.query_by_id,
             self.inputs.doc_by_id,
-            d.nway,
+            d.min_pair_confidence,
         )
         if not examples:
             raise AdaptError("no query has two or more candidates to train on")
@@ -489,7 +483,7 @@ class Pipeline:
                 examples,
                 d,
                 self.config.student.doc_maxlen,
-                d.seed * 1000 + iteration,
+                train_seed(d.seed, iteration),
                 on_step,
             )
         write_jsonl(folder / "train-log.jsonl", log)
@@ -519,10 +513,13 @@ class Pipeline:
                 self.console.rule(f"iteration {iteration}")
             index, index_fp = self.index(iteration, fp)
             self.evaluate(iteration, index, index_fp)
+            if iteration == 0:
+                self.baselines()
             if iteration == self.config.iterations:
                 break
             fp = self.candidates(iteration, index, index_fp)
             fp = self.pointwise(iteration + 1, fp)
+            fp = self.targets(iteration + 1, fp)
             fp = self.pairs(iteration + 1, fp)
             fp = self.train(iteration + 1, fp)
         return report.build(self.path, self.config, self.timings)

@@ -9,6 +9,60 @@ from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 
 NOISE_TAU = 0.05  # below this teacher-student agreement the teacher looks like noise
+SIGNIFICANT = 0.05  # paired t-test level at which reports call a difference real
+
+
+def rounded(value, digits: int = 4):
+    """Floats to `digits` significant digits, all the way down: reports are read, not
+    re-computed from (per-query values stay in eval.json at full precision)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def best_reference(references: list[dict]) -> dict | None:
+    """The strongest of the baselines and the start by mean nDCG@10: what adaptation must beat.
+    Each entry has `label`, `metrics` and `per_query`."""
+    return max(references, key=lambda r: r["metrics"]["ndcg@10"], default=None)
+
+
+def verdict(references: list[dict], adapted: list[dict]) -> list[str]:
+    """The report's first lines: the last adapted student against each reference (baselines
+    and start), saying plainly when it is worse, and which checkpoint (or baseline) to use.
+
+    `adapted` entries are `references`-like with a `checkpoint` path, last iteration last."""
+    if not adapted or not references:
+        return []
+    final = adapted[-1]
+    below, above = [], []
+    for ref in references:
+        test = paired_test(ref["per_query"]["ndcg@10"], final["per_query"]["ndcg@10"])
+        shown = f"{ref['label']} ({ref['metrics']['ndcg@10'] * 100:.1f}, {describe_test(test)})"
+        if test["p_value"] < SIGNIFICANT:
+            (below if test["delta"] < 0 else above).append(shown)
+    score = final["metrics"]["ndcg@10"] * 100
+    lines = [f"**{final['label']}: nDCG@10 {score:.1f}.**"]
+    if below:
+        lines.append(f"**Worse than:** {'; '.join(below)} (paired t-test, p < {SIGNIFICANT}).")
+    if above:
+        lines.append(f"Better than: {'; '.join(above)}.")
+    if not below and not above:
+        lines.append("Not significantly different from the start or any baseline.")
+    best = max(references + adapted, key=lambda r: r["metrics"]["ndcg@10"])
+    use = (
+        f"`{best['checkpoint']}`"
+        if "checkpoint" in best
+        else f"{best['label']} (no checkpoint of this run beats it)"
+    )
+    lines.append(
+        f"Best on these evaluation queries: {use}. (Chosen on the same queries it is scored on: "
+        "confirm on held-out queries before trusting the margin.)"
+    )
+    return lines
 
 
 def _iterations(run_dir: Path) -> list[Path]:
@@ -16,20 +70,48 @@ def _iterations(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
+def _evaluated(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(references: the baselines and the start; adapted: each later iteration), each with its
+    label, metrics and per-query values."""
+    references = [
+        {"name": p.stem, **read_json(p)} for p in sorted((run_dir / "baselines").glob("*.json"))
+    ]
+    adapted = []
+    for folder in _iterations(run_dir):
+        if not (folder / "eval.json").is_file():
+            continue
+        iteration = int(folder.name.split("-")[1])
+        entry = {
+            "name": f"iteration {iteration}",
+            "label": "ColBERT start" if iteration == 0 else f"adapted, iteration {iteration}",
+            "checkpoint": str(folder / "checkpoint"),
+            **read_json(folder / "eval.json"),
+        }
+        (references if iteration == 0 else adapted).append(entry)
+    return references, adapted
+
+
 def build(run_dir: Path, config: Config | None = None, timings: dict | None = None) -> dict:
     config_dict = config.to_dict() if config else read_json(run_dir / "config.json")
-    rows, start_values = [], None
+    references, adapted = _evaluated(run_dir)
+    start = next((r for r in references if r["name"] == "iteration 0"), None)
+    best = best_reference(references)
+    rows = []
     for folder in _iterations(run_dir):
         iteration = int(folder.name.split("-")[1])
         row: dict = {"iteration": iteration}
         if (folder / "eval.json").is_file():
             evaluation = read_json(folder / "eval.json")
             row["metrics"] = evaluation["metrics"]
-            if start_values is None:
-                start_values = evaluation["per_query"]
-            else:
+            if iteration > 0 and start is not None:
                 row["vs_start"] = {
-                    m: paired_test(start_values[m], evaluation["per_query"][m]) for m in METRICS
+                    m: paired_test(start["per_query"][m], evaluation["per_query"][m])
+                    for m in METRICS
+                }
+            if iteration > 0 and best is not None:
+                row["vs_best_reference"] = {
+                    "reference": best["label"],
+                    **paired_test(best["per_query"]["ndcg@10"], evaluation["per_query"]["ndcg@10"]),
                 }
         if (folder / "teacher-diagnostics.json").is_file():
             row["teacher_diagnostics"] = read_json(folder / "teacher-diagnostics.json")
@@ -54,6 +136,12 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         rows.append(row)
     summary = {
         "run": str(run_dir),
+        "verdict": verdict(references, adapted),
+        "baselines": {
+            r["name"]: {"label": r["label"], "metrics": r["metrics"], "wall_s": r["wall_s"]}
+            for r in references
+            if "checkpoint" not in r
+        },
         "teacher": config_dict["teacher"]["model"],
         "pointwise_prompt": config_dict["teacher"]["pointwise_prompt"],
         "pairwise_prompt": config_dict["teacher"]["pairwise_prompt"],
@@ -62,6 +150,7 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         "iterations": rows,
         "timings_s": timings or {},
     }
+    summary = rounded(summary)
     write_json(run_dir / "report.json", summary)
     with atomic_open(run_dir / "report.md") as handle:
         handle.write(markdown(summary))
@@ -74,10 +163,36 @@ def targets_text(distill: dict) -> str:
     return "the teacher's scores" if w >= 1.0 else f"{w} x teacher + {1 - w:g} x student (z-scored)"
 
 
+def _finished(summary: dict) -> bool:
+    """Whether the run did the last thing its config asks for: evaluate the last iteration (with
+    qrels) or train it. A killed run is read as it stands, so say when it is not done."""
+    config = summary["config"]
+    last = config["iterations"]
+    row = next((r for r in summary["iterations"] if r["iteration"] == last), {})
+    if config["data"]["qrels"]:
+        return "metrics" in row
+    return last == 0 or "train" in row
+
+
+def _no_metrics(summary: dict) -> str:
+    if summary["config"]["data"]["qrels"]:
+        return "No metrics yet: the run stopped before its first evaluation."
+    return "No qrels were given: no metrics."
+
+
+def _resume_note(summary: dict) -> list[str]:
+    if _finished(summary):
+        return []
+    asked = summary["config"]["iterations"]
+    return [f"**Incomplete** (iteration {asked} not done): rerun the same command to resume.", ""]
+
+
 def markdown(summary: dict) -> str:
     engine = summary["config"]["teacher"].get("engine", "transformers")
     lines = [
         f"# adapt report: {summary['run']}",
+        "",
+        *(f"{line}  " for line in summary.get("verdict", [])),
         "",
         f"- student: `{summary['student']}`",
         f"- teacher: `{summary['teacher']}` ({engine}); pointwise prompt "
@@ -92,18 +207,26 @@ def markdown(summary: dict) -> str:
     evaluated = [r for r in summary["iterations"] if "metrics" in r]
     if evaluated:
         lines += [
-            "| iteration | " + " | ".join(METRICS) + " | Δ nDCG@10 vs start (p, wins/losses) |",
-            "|---" * (len(METRICS) + 2) + "|",
+            "| retriever | "
+            + " | ".join(METRICS)
+            + " | Δ nDCG@10 vs start (p, wins/losses) | Δ nDCG@10 vs best of baselines and start |",
+            "|---" * (len(METRICS) + 3) + "|",
         ]
+        for baseline in summary.get("baselines", {}).values():
+            cells = [f"{baseline['metrics'][m] * 100:.1f}" for m in METRICS]
+            lines.append(f"| {baseline['label']} | " + " | ".join(cells) + " | — | — |")
         for row in evaluated:
             cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
             test = row.get("vs_start", {}).get("ndcg@10")
-            versus = describe_test(test) if test else "start"
-            name = "start" if row["iteration"] == 0 else str(row["iteration"])
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} |")
+            versus = describe_test(test) if test else "—"
+            best = row.get("vs_best_reference")
+            against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
+            name = "ColBERT start" if row["iteration"] == 0 else f"iteration {row['iteration']}"
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} | {against} |")
         lines.append("")
     else:
-        lines += ["No qrels were given: no metrics.", ""]
+        lines += [_no_metrics(summary), ""]
+    lines += _resume_note(summary)
     for row in summary["iterations"]:
         tau = row.get("teacher_agreement", {}).get("teacher_student_tau")
         if tau is not None:

@@ -72,7 +72,8 @@ class RunDir:
             if changed and not force:
                 raise AdaptError(
                     f"{self.path}: config differs from the run's ({', '.join(changed)}); "
-                    "use --force to re-run the affected stages, or another --run-dir"
+                    "for other data or another experiment, give another --run-dir; --force "
+                    "re-runs the affected stages in this directory, overwriting its results"
                 )
         write_json(saved, current)
         with atomic_open(self.path / "config.toml") as handle:

@@ -4,7 +4,10 @@ Real teachers cannot travel to the lent GPU (no network there, 64 MiB per call),
 models of the real shapes with random weights: speed depends on shape, not on weight values.
 Measures: teacher prompts/s (query likelihood and Yes/No) for Qwen2.5 0.5B/1.5B/7B shapes in
 bf16 through `TransformersBackend`, and student training steps/s and exact-search queries/s for a
-BERT-base ColBERT (colbertv2.0's shape). Needs only torch and transformers.
+BERT-base ColBERT (colbertv2.0's shape). Needs only torch and transformers. The student runs as
+adapt runs it: placed by `adapt.device.resolve`, bf16 autocast inside indexing, search and the
+training forward pass, and the exact index's store in host memory, so the search rate includes
+moving it to the GPU block by block.
 
     python bench/gpu_throughput.py --tokenizers bench/_device   # prints a markdown table
 """
@@ -18,6 +21,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel, Qwen2Config, Qwen
 
 from adapt.config import DistillConfig
 from adapt.data import Document, Query
+from adapt.device import resolve
 from adapt.distill.train import Example, train
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex
@@ -28,18 +32,15 @@ QWEN = {  # hidden, intermediate, layers, heads, kv heads, tied embeddings
     "qwen2.5-1.5b": (1536, 8960, 28, 12, 2, True),
     "qwen2.5-7b": (3584, 18944, 28, 28, 4, False),
 }
-DEVICE = "cuda"
+DEVICE = torch.device("cpu")  # main() resolves the bench's device
 TINY_BERT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
 def student_model(tokenizer) -> ColBERT:
     """colbertv2.0's shape (BERT-base, 128-dim head) on the GPU; a tiny BERT in a dry run."""
-    config = BertConfig(**(TINY_BERT if DEVICE == "cpu" else {}))
-    encoder = BertModel(config).to(DEVICE)
-    linear = torch.nn.Linear(config.hidden_size, 128, bias=False).to(DEVICE)
-    model = ColBERT(encoder, tokenizer, linear, query_maxlen=32, doc_maxlen=180)
-    model.skip_ids = model.skip_ids.to(DEVICE)
-    return model
+    config = BertConfig(**(TINY_BERT if DEVICE.type == "cpu" else {}))
+    linear = torch.nn.Linear(config.hidden_size, 128, bias=False)
+    return ColBERT(BertModel(config), tokenizer, linear, query_maxlen=32, doc_maxlen=180).to(DEVICE)
 
 
 WORDS = [
@@ -76,7 +77,7 @@ def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBacken
         tie_word_embeddings=tied,
     )
     backend = TransformersBackend.__new__(TransformersBackend)  # a built model, not a download
-    backend.device = torch.device(DEVICE)
+    backend.device = DEVICE
     backend.batch_size = batch_size
     backend.tokenizer = tokenizer
     backend.is_seq2seq = False
@@ -89,7 +90,7 @@ def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBacken
 
 
 def sync() -> None:
-    if DEVICE == "cuda":
+    if DEVICE.type == "cuda":
         torch.cuda.synchronize()
 
 
@@ -135,7 +136,7 @@ def bench_teachers(tokenizer, n_prompts: int, shapes: list[str]) -> list[str]:
             f"{n_prompts / yn:.0f} | {ab_tokens:.0f} | {n_prompts / pair:.0f} |"
         )
         del backend
-        if DEVICE == "cuda":
+        if DEVICE.type == "cuda":
             torch.cuda.empty_cache()
     return rows
 
@@ -167,7 +168,7 @@ def bench_shared_prefix(tokenizer, shapes: list[str], passages: int, per_passage
         n = len(prompts)
         rows.append(f"| {name} | {passages} x {per_passage} | {n / alone:.0f} | {n / shared:.0f} |")
         del backend
-        if DEVICE == "cuda":
+        if DEVICE.type == "cuda":
             torch.cuda.empty_cache()
     return rows
 
@@ -189,16 +190,13 @@ def bench_student(tokenizer, n_docs: int, n_queries: int) -> list[str]:
     def step() -> None:
         train(model, examples, distill, doc_maxlen=180, seed=0)
 
-    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
-        seconds = timed(step, repeats=3)
+    seconds = timed(step, repeats=3)
     corpus = [Document(f"c{i}", text(150, i)) for i in range(n_docs)]
     queries = [Query(f"q{i}", text(10, i)) for i in range(n_queries)]
-    with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
-        start = time.perf_counter()
-        index = ExactIndex.build(model, corpus, maxlen=300, batch_size=256)
-        sync()
-        index_s = time.perf_counter() - start
-    index.groups = [(r.to(DEVICE), e.to(DEVICE), m.to(DEVICE)) for r, e, m in index.groups]
+    start = time.perf_counter()
+    index = ExactIndex.build(model, corpus, maxlen=300, batch_size=256)
+    sync()
+    index_s = time.perf_counter() - start
     search_s = timed(lambda: index.search(model, queries, k=100, batch_size=128))
     return [
         f"| train step (8 queries x 64 passages x 180 tokens, bf16 autocast) | {seconds:.2f} s"
@@ -226,11 +224,10 @@ def bench_paper_scale(tokenizer, micro_batches: list[int], n_docs: int) -> list[
     rows = []
     for micro in micro_batches:
         distill = DistillConfig(batch_size=32, micro_batch=micro, epochs=1, lr=1e-5)
-        if DEVICE == "cuda":
+        if DEVICE.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
-            seconds = timed(lambda d=distill: train(model, examples, d, doc_maxlen=180, seed=0))
-        peak = torch.cuda.max_memory_allocated() / 2**30 if DEVICE == "cuda" else float("nan")
+        seconds = timed(lambda d=distill: train(model, examples, d, doc_maxlen=180, seed=0))
+        peak = torch.cuda.max_memory_allocated() / 2**30 if DEVICE.type == "cuda" else float("nan")
         rows.append(
             f"| 32 queries x {n_docs} passages, micro-batch {micro} | {seconds:.2f} s | "
             f"{32 / seconds:.1f} | {peak:.1f} GiB |"
@@ -250,10 +247,10 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true", help="tiny sizes on CPU: checks the script")
     args = parser.parse_args()
     global DEVICE
-    DEVICE = "cpu" if args.dry else "cuda"
+    DEVICE = resolve("cpu" if args.dry else "cuda", "bench device (without --dry)")
     qwen_tok = AutoTokenizer.from_pretrained(f"{args.tokenizers}/qwen-tokenizer")
     bert_tok = AutoTokenizer.from_pretrained(f"{args.tokenizers}/bert-tokenizer")
-    name = "cpu (dry run)" if args.dry else torch.cuda.get_device_name()
+    name = "cpu (dry run)" if args.dry else torch.cuda.get_device_name(DEVICE)
     print(f"device: {name}, torch {torch.__version__}, python {platform.python_version()}")
     sections = args.only.split(",")
     shapes = ["qwen2.5-0.5b"] if args.dry else list(QWEN)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from adapt.data import read_qrels
-from adapt.distill.targets import fuse
+from adapt.distill.targets import Weights, build_targets
 from adapt.evaluate import paired_test, per_query
 from adapt.retriever.index import Ranking
 from adapt.teacher.evaluation import split_auc
@@ -50,7 +50,7 @@ def main() -> None:
         judged = {q: qrels[q] for q in student if q in qrels}
         targets = {"student's own order": student}
         for w in [1.0, *args.weights]:
-            rows = fuse(pointwise, candidates, w)
+            rows = build_targets(pointwise, candidates, Weights(teacher=w))
             name = "teacher" if w >= 1.0 else f"fused w={w:g}"
             targets[name] = {r["query_id"]: list(zip(r["docs"], r["scores"])) for r in rows}
         base = per_query(judged, student)["ndcg@10"]

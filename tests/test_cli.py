@@ -127,12 +127,13 @@ def test_index_refuses_a_plain_encoder(tiny_beir, tmp_path):
 
 
 def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
-    pointwise = tmp_path / "pointwise.jsonl"
-    pointwise.write_text(
-        '{"query_id": "q3", "docs": ["d4", "d1", "d2"], "scores": [2.0, 0.5, -1]}\n'
-    )
+    targets = tmp_path / "targets.jsonl"
+    targets.write_text('{"query_id": "q3", "docs": ["d4", "d1", "d2"], "scores": [2.0, 0.5, -1]}\n')
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text('{"query_id": "q3", "pairs": [[0, 1, 0.9], [1, 2, 0.7]]}\n')
+    pairs.write_text(
+        '{"query_id": "q3", "group": ["d4", "d1", "d2"], '
+        '"pairs": [["d4", "d1", 0.9], ["d1", "d2", 0.7]]}\n'
+    )
     recipe = tmp_path / "r.toml"
     recipe.write_text(
         "[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\n"
@@ -142,8 +143,8 @@ def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
         "train",
         "--checkpoint",
         str(tiny_bert),
-        "--pointwise",
-        str(pointwise),
+        "--targets",
+        str(targets),
         "--pairs",
         str(pairs),
         "--corpus",
@@ -306,7 +307,9 @@ def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(tiny_beir, 
         "--student",
         str(tmp_path / "no-such-student"),  # loading it would fail with another message
     )
-    _one_line_error(result, "unknown teacher dtype 'bf16' (known: float32, bfloat16, float16)")
+    _one_line_error(
+        result, "unknown teacher dtype 'bf16' (known: auto, float32, bfloat16, float16)"
+    )
 
 
 def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):

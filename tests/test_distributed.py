@@ -24,8 +24,8 @@ def training_inputs(tiny_beir, tiny_bert, tmp_path):
     (encoder / "config.json").write_text(json.dumps(config))
     orders = {"q1": ["d1", "d2", "d3"], "q2": ["d2", "d4", "d1"], "q3": ["d4", "d1", "d5"]}
     orders["q4"] = ["d5", "d3", "d2"]
-    pointwise = tmp_path / "pointwise.jsonl"
-    pointwise.write_text(
+    targets = tmp_path / "targets.jsonl"
+    targets.write_text(
         "".join(
             json.dumps({"query_id": q, "docs": d, "scores": [2.0, 0.5, -1.0]}) + "\n"
             for q, d in orders.items()
@@ -34,20 +34,22 @@ def training_inputs(tiny_beir, tiny_bert, tmp_path):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(
         "".join(
-            json.dumps({"query_id": q, "pairs": [[0, 1, 0.9], [1, 2, 0.7]]}) + "\n" for q in orders
+            json.dumps({"query_id": q, "group": d, "pairs": [[d[0], d[1], 0.9], [d[1], d[2], 0.7]]})
+            + "\n"
+            for q, d in orders.items()
         )
     )
-    return encoder, pointwise, pairs, tiny_beir
+    return encoder, targets, pairs, tiny_beir
 
 
 def _train(inputs, out, tmp_path, launcher: list[str], micro_batch: int = 0):
-    encoder, pointwise, pairs, beir = inputs
+    encoder, targets, pairs, beir = inputs
     recipe = tmp_path / f"{out}.toml"
     recipe.write_text(
         "[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\n"
         f"[distill]\nbatch_size = 4\nmicro_batch = {micro_batch}\nlr = 0.001\nepochs = 3\n"
     )
-    args = ["--checkpoint", str(encoder), "--pointwise", str(pointwise), "--pairs", str(pairs)]
+    args = ["--checkpoint", str(encoder), "--targets", str(targets), "--pairs", str(pairs)]
     args += ["--corpus", str(beir), "--queries", str(beir), "--out", str(tmp_path / out)]
     result = subprocess.run(
         [*launcher, "train", *args, "--recipe", str(recipe)],

@@ -57,8 +57,10 @@ def test_run_writes_every_stage_and_a_report_then_resumes(tiny_beir, tiny_bert, 
     evaluated = [r["iteration"] for r in summary["iterations"] if "metrics" in r]
     assert evaluated == [0, 1, 2]
     assert "order_agreement" in summary["iterations"][1]["teacher_diagnostics"]
-    pairs = [json.loads(line) for line in (run_dir / "iter-1/pairs.jsonl").read_text().splitlines()]
-    assert all(j - i < 3 for r in pairs for i, j, *_ in r["pairs"])
+    read = lambda name: [json.loads(x) for x in (run_dir / name).read_text().splitlines()]  # noqa: E731
+    order = {r["query_id"]: r["docs"] for r in read("iter-1/targets.jsonl")}
+    pairs = [(r["query_id"], i, j) for r in read("iter-1/pairs.jsonl") for i, j, *_ in r["pairs"]]
+    assert pairs and all(0 < order[q].index(j) - order[q].index(i) < 3 for q, i, j in pairs)
 
     # Iteration 2 re-scored only candidates the cache did not hold.
     from adapt.teacher.cache import ScoreCache
@@ -123,11 +125,44 @@ def test_fused_targets_at_weight_zero_follow_the_student(tiny_beir, tiny_bert, t
     config = _config(tiny_beir, tiny_bert, teacher_weight=0.0, min_pair_confidence=0.3)
     config.iterations = 1
     pipeline.run(config, tmp_path / "run", Console(quiet=True))
-    fused = pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True), force=True)
-    targets = {r["query_id"]: r["docs"] for r in fused._targets(1)}
-    fused.run.close()
+    stored = (tmp_path / "run/iter-1/targets.jsonl").open()
+    targets = {r["query_id"]: r["docs"] for r in map(json.loads, stored)}
     rows = [json.loads(x) for x in (tmp_path / "run/iter-1/candidates.jsonl").open()]
     for row in rows:
         scores = [s for _, s in row["hits"]]
         if len(set(scores)) == len(scores):  # ties may fall either way
             assert targets[row["query_id"]] == [d for d, _ in row["hits"]]
+
+
+def test_adapt_train_on_a_runs_stage_files_equals_the_runs_train_stage(
+    tiny_beir, tiny_bert, tmp_path
+):
+    """Fused targets (w < 1) and the confident-pair filter on: `adapt train` reads the same
+    targets and pairs by id, so it trains exactly the pipeline's student."""
+    import subprocess
+    import sys
+
+    import torch
+    from safetensors.torch import load_file
+
+    config = _config(tiny_beir, tiny_bert, teacher_weight=0.5, min_pair_confidence=0.05)
+    config.iterations = 1
+    run_dir = tmp_path / "run"
+    pipeline.run(config, run_dir, Console(quiet=True))
+    pairs = [json.loads(line) for line in (run_dir / "iter-1/pairs.jsonl").open()]
+    assert all(isinstance(p[0], str) for row in pairs for p in row["pairs"])  # ids, not positions
+    result = subprocess.run(
+        [sys.executable, "-m", "adapt", "train", "--checkpoint", str(run_dir / "iter-0/checkpoint")]
+        + ["--targets", str(run_dir / "iter-1/targets.jsonl")]
+        + ["--pairs", str(run_dir / "iter-1/pairs.jsonl")]
+        + ["--corpus", str(tiny_beir), "--queries", str(tiny_beir), "--iteration", "1"]
+        + ["--recipe", str(run_dir / "config.toml"), "--out", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    ours = load_file(run_dir / "iter-1/checkpoint/model.safetensors")
+    theirs = load_file(tmp_path / "cli/model.safetensors")
+    start = load_file(run_dir / "iter-0/checkpoint/model.safetensors")
+    assert any(not torch.equal(ours[k], start[k]) for k in ours)  # training moved the student
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -24,8 +24,16 @@ pytest.importorskip("colbert", reason="colbert-ai is the [plaid] extra")
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_bert, tmp_path_factory):
-    """An adapt checkpoint saved in a temporary folder and then moved, as `adapt run` does."""
-    model = ColBERT.load(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16)
+    """An adapt checkpoint with colbert-ai's conventions, saved in a temporary folder and then
+    moved, as `adapt run` does."""
+    model = ColBERT.load(
+        str(tiny_bert),
+        dim=16,
+        query_maxlen=12,
+        doc_maxlen=16,
+        query_augmentation=True,
+        markers=True,
+    )
     with torch.no_grad():
         model.init_projection([t for _, t in DOCS])
     root = tmp_path_factory.mktemp("checkpoint")
@@ -49,6 +57,34 @@ def test_an_adapt_checkpoint_scores_the_same_in_colbert_ai(checkpoint):
     assert torch.allclose(d_ours, d_theirs, atol=1e-6)
     ours_scores = maxsim(q_ours, d_ours, mask_ours)
     assert torch.allclose(ours_scores, maxsim(q_theirs, d_theirs, mask_theirs), atol=1e-5)
+
+
+def test_colbert_ai_ignores_the_conventions_of_a_fresh_start(tiny_bert, tmp_path):
+    """A checkpoint adapted from a fresh head records augmentation and markers off; colbert-ai
+    reads neither and always uses both, so it embeds such a checkpoint's queries differently
+    (README: use adapt or PyLate for those checkpoints)."""
+    model = ColBERT.load(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16)
+    with torch.no_grad():
+        model.init_projection([t for _, t in DOCS])
+    model.save(tmp_path / "fresh")
+    theirs = colbert_ai.checkpoint(tmp_path / "fresh")
+    with torch.no_grad():
+        q_ours, q_theirs = (
+            model.encode_queries(["sort a list"]),
+            theirs.queryFromText(["sort a list"]),
+        )
+    # [CLS] sort a list [SEP], against colbert-ai's [CLS] [Q] sort a list [SEP] [MASK]...
+    assert q_ours.shape[1] == 5 and q_theirs.shape[1] == 12
+    assert not torch.allclose(q_ours[0], q_theirs[0, :5], atol=1e-3)
+
+
+def test_plaid_refuses_a_student_without_markers(tiny_bert, tmp_path):
+    from adapt.retriever.plaid import PlaidIndex
+
+    model = ColBERT.load(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16)
+    model.save(tmp_path / "fresh")
+    with pytest.raises(AdaptError, match="built without markers; use the exact index"):
+        PlaidIndex.build(tmp_path / "fresh", _corpus(300), tmp_path / "plaid", maxlen=16)
 
 
 def test_colbert_ai_alone_fails_on_this_transformers(checkpoint):
@@ -150,6 +186,7 @@ def test_a_run_on_a_plaid_index_retrieves_trains_and_evaluates(tiny_beir, tiny_b
     with (tiny_beir / "corpus.jsonl").open("a") as corpus:  # enough tokens for PLAID's k-means
         corpus.writelines(f'{{"_id": "{d.id}", "text": "{d.text}"}}\n' for d in _corpus(300))
     config = _config(tiny_beir, tiny_bert)
+    config.student.markers = "on"  # colbert-ai adds them to PLAID's documents
     config.iterations = 0  # the exact baseline needs only the start's evaluation
     exact = pipeline.run(config, tmp_path / "exact", Console(quiet=True))
     config.iterations, config.student.index = 1, "plaid"

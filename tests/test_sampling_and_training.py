@@ -56,7 +56,7 @@ def test_training_moves_the_student_towards_the_teacher(tiny_bert, kind):
 
     assert agreement(after) > agreement(before) + 0.3
     assert log[-1]["loss"] < log[0]["loss"]
-    assert {"kd", "pair", "loss", "lr"} <= set(log[0])
+    assert set(log[0]) == {"kd", "pair", "loss", "lr", "step"}
 
 
 def test_training_is_seeded(tiny_bert):
@@ -72,3 +72,25 @@ def test_training_is_seeded(tiny_bert):
         train(model, [example], DistillConfig(lr=1e-3, batch_size=1, epochs=2), 16, seed=7)
         runs.append(model.linear.weight.detach().clone())
     assert torch.equal(runs[0], runs[1])
+
+
+def test_the_kd_group_holds_the_pairs_and_reaches_below_the_top_nway():
+    from adapt.distill.sampling import training_set
+
+    docs = [f"d{i}" for i in range(20)]
+    reached_below = False
+    for seed in range(20):
+        group, pairs = training_set(docs, nway=6, delta=3, n_pairs=4, rng=random.Random(seed))
+        assert len(group) == 6 and len(set(group)) == 6
+        assert group == sorted(group, key=docs.index)  # the target's order
+        assert all(i in group and j in group for i, j in pairs)
+        assert all(docs.index(j) - docs.index(i) in (1, 2) for i, j in pairs)  # |i - j| < delta
+        reached_below |= any(docs.index(d) >= 6 for d in group)
+    assert reached_below  # the teacher's low ranks are trained on, not only its best nway
+
+
+def test_a_query_with_fewer_candidates_than_nway_keeps_them_all():
+    from adapt.distill.sampling import training_set
+
+    group, pairs = training_set(["a", "b", "c"], nway=8, delta=10, n_pairs=50, rng=random.Random(0))
+    assert group == ["a", "b", "c"] and pairs == [("a", "b"), ("a", "c"), ("b", "c")]

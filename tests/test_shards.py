@@ -105,7 +105,9 @@ def test_the_one_node_script_shards_every_iteration_and_scores_nothing_twice(
     tiny_beir, tiny_bert, tmp_path
 ):
     """recipes/paper-8gpu.sh with 2 "GPUs" on CPU and a tiny recipe: two iterations, each scored
-    in two shard processes and merged; the result equals one process's run."""
+    in two shard processes and merged; the result equals one process's run. With fused targets
+    (w < 1, BM25 in them), the shards sample their A/B pairs from the same targets as the whole
+    run, so the merged run scores nothing again and trains on the same pairs."""
     import os
     from pathlib import Path
 
@@ -115,7 +117,7 @@ def test_the_one_node_script_shards_every_iteration_and_scores_nothing_twice(
     from adapt.rundir import to_toml
     from tests.test_pipeline import _config
 
-    config = _config(tiny_beir, tiny_bert)
+    config = _config(tiny_beir, tiny_bert, teacher_weight=0.5, bm25_weight=0.2)
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(to_toml(config.to_dict()))
     run = tmp_path / "run"
@@ -130,6 +132,8 @@ def test_the_one_node_script_shards_every_iteration_and_scores_nothing_twice(
     single = pipeline.run(config, tmp_path / "single", Console(quiet=True))
     stored = len(ScoreCache(tmp_path / "single" / "teacher-cache.sqlite"))
     assert len(ScoreCache(run / "teacher-cache.sqlite")) == stored > 0
+    for name in ("iter-1/pairs.jsonl", "iter-2/pairs.jsonl"):
+        assert (run / name).read_text() == (tmp_path / "single" / name).read_text()
     sharded = json.loads((run / "report.json").read_text())
     for a, b in zip(sharded["iterations"], single["iterations"], strict=True):
         assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)

@@ -11,13 +11,14 @@ import torch
 import torch.distributed as dist
 
 
-def init_from_env() -> tuple[int, int]:
-    """Join the process group `torchrun` describes in the environment; (rank, world size)."""
+def init_from_env(device: torch.device) -> tuple[int, int]:
+    """Join the process group `torchrun` describes in the environment, with the backend that
+    suits the student's `device` (adapt.device places each rank); (rank, world size)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        gpu = torch.cuda.is_available()
+        gpu = device.type == "cuda"
         if gpu:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
         dist.init_process_group("nccl" if gpu else "gloo")
     return rank_and_world()
 

@@ -2,7 +2,8 @@
 
 Student scores `s` are [batch, n] MaxSim scores over each query's training passages; `valid`
 marks real passages (a query may have fewer than n). The zero-shot objective is
-`L_ZS = lambda_kd * L_KD + lambda_pair * L_pair`; `L_CL` joins only when labels exist.
+`L_ZS = lambda_kd * L_KD + lambda_pair * L_pair`. The paper's L_CL needs labelled positives,
+which the zero-shot setting has none of; it is not built.
 """
 
 import torch
@@ -48,17 +49,3 @@ def pair_loss(
     p = target.clamp(1e-6, 1 - 1e-6)
     kl = p * (p.log() - F.logsigmoid(margin)) + (1 - p) * ((1 - p).log() - F.logsigmoid(-margin))
     return kl.masked_fill(~pair_valid, 0.0).sum(dim=-1).mean()
-
-
-def contrastive_loss(
-    student: torch.Tensor, valid: torch.Tensor, positive: torch.Tensor
-) -> torch.Tensor:
-    """InfoNCE against the labelled positive's index: only when labels are given.
-
-    >>> s = torch.tensor([[5.0, 0.0]]); ok = torch.ones(1, 2, dtype=torch.bool)
-    >>> right = contrastive_loss(s, ok, torch.tensor([0])).item()
-    >>> wrong = contrastive_loss(s, ok, torch.tensor([1])).item()
-    >>> right < wrong
-    True
-    """
-    return F.cross_entropy(student.masked_fill(~valid, _MASKED), positive)

@@ -1,58 +1,98 @@
-"""Distillation targets that can beat both parents (issue #8): the teacher's scores fused with the
-student's own, and pair targets kept only where the teacher answers the same in both orders.
+"""The targets stage: what the student is pulled toward, per query and document id, on disk.
 
-A weak teacher's scores are noise around the student's order; distilling them pulls the student
-off what it already knows. Fusing z-scored teacher and student scores per query keeps the
-student's order where the teacher has no opinion and moves it where the teacher is sure.
+A target is a weighted sum of per-query z-scores of up to three signals over the student's
+candidates: the teacher's pointwise scores, the student's own retrieval scores, and BM25's.
+
+    target = w_teacher * z(teacher) + w_bm25 * z(bm25) + (1 - w_teacher - w_bm25) * z(student)
+
+One normalisation rule for every target, plain (w_teacher = 1) or fused: each signal is z-scored
+per query, so `distill.temperature` alone sets how sharp the KD softmax is. (Raw teacher scores
+would make sharpness depend on the prompt: query likelihood spreads about 0.5 nats over a top-8,
+Yes/No log-odds several.) A weak teacher's scores are noise around the student's order; fusing
+keeps the student's order where the teacher has no opinion, and BM25 adds the lexical evidence a
+start without domain training lacks (docs/benchmarks.md).
 """
 
 import statistics
+from dataclasses import dataclass
+
+from adapt.errors import AdaptError
 
 
-def _z(values: list[float]) -> list[float]:
+@dataclass(frozen=True)
+class Weights:
+    teacher: float = 1.0
+    bm25: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.teacher <= 1 and 0 <= self.bm25 <= 1 and self.teacher + self.bm25 <= 1):
+            raise AdaptError(
+                f"distill.teacher_weight {self.teacher} and distill.bm25_weight {self.bm25}: "
+                "each must lie in [0, 1] and their sum at most 1 (the student gets the rest)"
+            )
+
+    @property
+    def student(self) -> float:
+        return max(0.0, 1.0 - self.teacher - self.bm25)
+
+
+def zscores(values: list[float]) -> list[float]:
+    """Per-query standardisation; a constant signal carries no order and becomes all zeros.
+
+    >>> zscores([1.0, 2.0, 3.0])
+    [-1.224744871391589, 0.0, 1.224744871391589]
+    """
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
-def fuse(pointwise: list[dict], candidates: list[dict], teacher_weight: float) -> list[dict]:
-    """Rows like `pointwise.jsonl`'s, re-sorted by w * z(teacher) + (1 - w) * z(student).
+def build_targets(
+    pointwise: list[dict],
+    candidates: list[dict],
+    weights: Weights,
+    bm25: dict[str, dict[str, float]] | None = None,
+) -> list[dict]:
+    """`targets.jsonl` rows {query_id, docs, scores}, best first by the weighted z-sum.
 
-    The student's scores are its retrieval scores in `candidates.jsonl`. At w = 1 the rows are
-    returned unchanged (raw teacher scores, which the KD temperature was tuned for).
+    `pointwise` rows are the teacher's ({query_id, docs, scores}), `candidates` the student's
+    ({query_id, hits: [[doc_id, score], ...]}), `bm25` query id -> doc id -> BM25 score (needed
+    when weights.bm25 > 0). Every lookup is by id, so row order does not matter.
 
     >>> rows = [{"query_id": "q", "docs": ["a", "b", "c"], "scores": [3.0, 2.0, 1.0]}]
     >>> hits = [{"query_id": "q", "hits": [["c", 9.0], ["b", 8.0], ["a", 1.0]]}]
-    >>> fuse(rows, hits, 0.5)[0]["docs"]
+    >>> build_targets(rows, hits, Weights(teacher=0.5))[0]["docs"]
     ['b', 'a', 'c']
     """
-    if teacher_weight >= 1.0:
-        return pointwise
-    student = {r["query_id"]: dict((d, s) for d, s in r["hits"]) for r in candidates}
-    fused = []
+    if weights.bm25 > 0 and bm25 is None:
+        raise ValueError("BM25 scores are needed for a target with a BM25 weight")
+    student = {r["query_id"]: dict((d, s) for d, s, *_ in r["hits"]) for r in candidates}
+    rows = []
     for row in pointwise:
-        own = student[row["query_id"]]
-        teacher, mine = _z(row["scores"]), _z([own[d] for d in row["docs"]])
-        scores = [teacher_weight * t + (1 - teacher_weight) * s for t, s in zip(teacher, mine)]
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        fused.append(
-            {
-                "query_id": row["query_id"],
-                "docs": [row["docs"][i] for i in order],
-                "scores": [scores[i] for i in order],
-            }
+        qid, docs = row["query_id"], row["docs"]
+        signals = [(weights.teacher, row["scores"])]
+        if weights.student > 0:
+            signals.append((weights.student, [student[qid][d] for d in docs]))
+        if weights.bm25 > 0:
+            signals.append((weights.bm25, [bm25[qid].get(d, 0.0) for d in docs]))
+        total = [0.0] * len(docs)
+        for weight, values in signals:
+            total = [t + weight * z for t, z in zip(total, zscores(values))]
+        order = sorted(range(len(docs)), key=lambda i: -total[i])
+        rows.append(
+            {"query_id": qid, "docs": [docs[i] for i in order], "scores": [total[i] for i in order]}
         )
-    return fused
+    return rows
 
 
 def confident_pairs(pairs: list[list], min_confidence: float) -> list[list]:
     """Pairs whose two orders agree, each at least `min_confidence` away from 0.5.
 
-    Rows are `[i, j, P(i > j), P(A) with i first, P(A) with j first]`; rows without both orders
-    (one-order or pointwise-derived pairs) are kept, having nothing to check against.
+    Rows are `[doc_i, doc_j, P(i > j), P(A) with i first, P(A) with j first]`; rows without both
+    orders (one-order or pointwise-derived pairs) are kept, having nothing to check against.
 
-    >>> confident_pairs([[0, 1, 0.8, 0.9, 0.3], [0, 2, 0.6, 0.9, 0.7]], 0.1)
-    [[0, 1, 0.8, 0.9, 0.3]]
+    >>> confident_pairs([["a", "b", 0.8, 0.9, 0.3], ["a", "c", 0.6, 0.9, 0.7]], 0.1)
+    [['a', 'b', 0.8, 0.9, 0.3]]
     """
     if min_confidence <= 0:
         return pairs

@@ -1,4 +1,4 @@
-"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair (+ L_CL)."""
+"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair."""
 
 import math
 import random
@@ -9,47 +9,56 @@ import torch
 
 from adapt.config import DistillConfig
 from adapt.data import Document, Query
+from adapt.device import autocast
 from adapt.distill import distributed
-from adapt.distill.losses import contrastive_loss, kd_loss, pair_loss
+from adapt.distill.losses import kd_loss, pair_loss
+from adapt.distill.targets import confident_pairs
 from adapt.retriever.student import Student
 
 
 @dataclass
 class Example:
-    """One query's training passages, teacher-sorted, with their teacher targets."""
+    """One query's training passages in target order, their targets, and pair targets."""
 
     query: Query
     docs: list[Document]
-    teacher_scores: list[float]
-    pairs: list[tuple[int, int, float]]  # (i, j, P(docs[i] > docs[j])) from the pairwise teacher
-    positive: int | None = None  # index of a labelled relevant passage, when labels exist
+    targets: list[float]
+    pairs: list[tuple[int, int, float]]  # (i, j, P(docs[i] > docs[j])), indices into `docs`
 
 
 def load_examples(
-    pointwise: list[dict],
+    targets: list[dict],
     pairs: list[dict],
     queries: dict[str, Query],
     docs: dict[str, Document],
-    nway: int,
+    min_pair_confidence: float = 0.0,
 ) -> list[Example]:
-    """Examples from a stage's `pointwise.jsonl` and `pairs.jsonl` rows: each query's `nway`
-    teacher-best passages with their scores and the pair targets among them."""
-    by_query = {row["query_id"]: row for row in pointwise}
+    """Examples from a stage's `targets.jsonl` and `pairs.jsonl` rows, joined by ids: each
+    query's KD group (the `group` of its pairs row) with its targets, and the pairs among them
+    that pass the confidence filter. The one loader `adapt run` and `adapt train` share."""
+    by_query = {row["query_id"]: dict(zip(row["docs"], row["scores"])) for row in targets}
     examples = []
     for row in pairs:
-        point = by_query[row["query_id"]]
-        n = min(nway, len(point["docs"]))
-        if n < 2:
+        scores = by_query[row["query_id"]]
+        group = row["group"]
+        if len(group) < 2:
             continue  # nothing to distil from a single candidate
+        position = {d: i for i, d in enumerate(group)}
+        kept = confident_pairs(row["pairs"], min_pair_confidence)
         examples.append(
             Example(
                 queries[row["query_id"]],
-                [docs[d] for d in point["docs"][:n]],
-                point["scores"][:n],
-                [(p[0], p[1], p[2]) for p in row["pairs"] if p[1] < n],
+                [docs[d] for d in group],
+                [scores[d] for d in group],
+                [(position[p[0]], position[p[1]], p[2]) for p in kept],
             )
         )
     return examples
+
+
+def train_seed(seed: int, iteration: int) -> int:
+    """The training shuffle's seed: one per (seed, iteration), whoever runs the stage."""
+    return seed * 1000 + iteration
 
 
 def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
@@ -61,7 +70,7 @@ def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
     target = torch.full((len(batch), p), 0.5)
     pair_valid = torch.zeros(len(batch), p, dtype=torch.bool)
     for row, example in enumerate(batch):
-        teacher[row, : len(example.docs)] = torch.tensor(example.teacher_scores)
+        teacher[row, : len(example.docs)] = torch.tensor(example.targets)
         valid[row, : len(example.docs)] = True
         for col, (i, j, prob) in enumerate(example.pairs):
             pairs[row, col] = torch.tensor([i, j])
@@ -99,7 +108,6 @@ def train(
             else max(0.0, (total - step) / max(1, total - warmup))
         ),
     )
-    use_cl = config.lambda_cl > 0 and any(e.positive is not None for e in examples)
     rank, world = distributed.rank_and_world()
     model.train()
     log: list[dict[str, float]] = []
@@ -114,7 +122,7 @@ def train(
             sums: dict[str, torch.Tensor] = {}
             for lo in range(0, len(share), micro):
                 chunk = share[lo : lo + micro]
-                losses = _losses(model, chunk, config, doc_maxlen, use_cl)
+                losses = _losses(model, chunk, config, doc_maxlen)
                 # Losses are means over a chunk's queries: weighting each chunk by its share of
                 # the global batch makes the summed gradients those of the whole batch at once.
                 weight = len(chunk) / len(batch)
@@ -136,24 +144,19 @@ def train(
 
 
 def _losses(
-    model: Student, batch: list[Example], config: DistillConfig, doc_maxlen: int, use_cl: bool
+    model: Student, batch: list[Example], config: DistillConfig, doc_maxlen: int
 ) -> dict[str, torch.Tensor]:
-    """L_KD, L_pair (and L_CL) of one forward pass over `batch`, and their weighted sum `loss`."""
+    """L_KD and L_pair of one forward pass over `batch`, and their weighted sum `loss`."""
     device = next(model.parameters()).device
     tensors = {k: v.to(device) for k, v in _collate(batch).items()}
     width = tensors["valid"].shape[1]
     texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
-    student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
+    with autocast(device):  # bf16 forward on a GPU; the weights and optimizer stay fp32
+        student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
+    student = student.float()  # the losses in fp32
     losses = {
         "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
         "pair": pair_loss(student, tensors["pairs"], tensors["target"], tensors["pair_valid"]),
     }
-    total = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
-    if use_cl:
-        positive = torch.tensor(
-            [e.positive if e.positive is not None else 0 for e in batch], device=device
-        )
-        losses["cl"] = contrastive_loss(student, tensors["valid"], positive)
-        total = total + config.lambda_cl * losses["cl"]
-    losses["loss"] = total
+    losses["loss"] = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
     return losses

@@ -16,18 +16,48 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def bm25_search(docs: list[Document], queries: list[Query], k: int) -> tuple[Ranking, dict]:
-    """Top-k per query, and the settings used (for the report)."""
+SETTINGS = {"k1": 0.9, "b": 0.4}
+
+
+def _index(docs: list[Document], stemmer) -> bm25s.BM25:
     if not docs:
         raise AdaptError("cannot index an empty corpus")
-    stemmer = _stemmer()
-    retriever = bm25s.BM25(method="lucene", k1=0.9, b=0.4)
+    retriever = bm25s.BM25(method="lucene", **SETTINGS)
     retriever.index(
         bm25s.tokenize(
             [d.full_text for d in docs], stopwords="en", stemmer=stemmer, show_progress=False
         ),
         show_progress=False,
     )
+    return retriever
+
+
+def bm25_scores(
+    docs: list[Document], queries: dict[str, Query], wanted: dict[str, list[str]]
+) -> dict[str, dict[str, float]]:
+    """BM25 scores of chosen documents: query id -> doc id -> score, for `wanted` query id ->
+    doc ids (a target's candidates). A document sharing no term with the query scores 0."""
+    stemmer = _stemmer()
+    retriever = _index(docs, stemmer)
+    row = {d.id: i for i, d in enumerate(docs)}
+    found = {}
+    for qid, ids in wanted.items():
+        tokens = bm25s.tokenize(
+            [queries[qid].text],
+            stopwords="en",
+            stemmer=stemmer,
+            return_ids=False,
+            show_progress=False,
+        )[0]
+        scores = retriever.get_scores(tokens)
+        found[qid] = {d: float(scores[row[d]]) for d in ids}
+    return found
+
+
+def bm25_search(docs: list[Document], queries: list[Query], k: int) -> tuple[Ranking, dict]:
+    """Top-k per query, and the settings used (for the report)."""
+    stemmer = _stemmer()
+    retriever = _index(docs, stemmer)
     tokens = bm25s.tokenize(
         [q.text for q in queries], stopwords="en", stemmer=stemmer, show_progress=False
     )
@@ -37,4 +67,4 @@ def bm25_search(docs: list[Document], queries: list[Query], k: int) -> tuple[Ran
         q.id: [(docs[int(i)].id, float(s)) for i, s in zip(row_i, row_s)]
         for q, row_i, row_s in zip(queries, indices, scores)
     }
-    return ranking, {"k1": 0.9, "b": 0.4, "stemmer": "snowball-english" if stemmer else None}
+    return ranking, {**SETTINGS, "stemmer": "snowball-english" if stemmer else None}

@@ -1,10 +1,16 @@
 """ColBERT in plain torch: an encoder, a linear head to `dim`, L2-normalised token embeddings.
 
-Tokenisation follows colbert-ai exactly (so checkpoints move both ways with equal scores):
-`[CLS] [unused0] query [SEP]` padded with [MASK] to `query_maxlen` (the masks are kept as query
-embeddings but not attended to), `[CLS] [unused1] document [SEP]` with punctuation tokens dropped
-from the document embeddings. Checkpoints are saved in colbert-ai's layout: the encoder under its
-base-model prefix plus `linear.weight` in `model.safetensors`, and `artifact.metadata`.
+With its two conventions on, tokenisation follows colbert-ai exactly (so checkpoints move both
+ways with equal scores): `[CLS] [unused0] query [SEP]` padded with [MASK] to `query_maxlen` (query
+augmentation: the masks are kept as query embeddings but not attended to), `[CLS] [unused1]
+document [SEP]` with punctuation tokens dropped from the document embeddings.
+
+Both conventions are learned: an encoder never trained with them (a fresh head on a plain
+encoder) is hurt by them, most by augmentation, whose ~20 [MASK] embeddings add noise terms to
+every MaxSim sum (docs/benchmarks.md, "The start"). So they are settings of the model, recorded in
+the checkpoint's metadata: without augmentation a query is its own tokens, and pad positions are
+zero vectors that add nothing to MaxSim. Checkpoints are saved in colbert-ai's layout: the encoder
+under its base-model prefix plus `linear.weight` in `model.safetensors`, and `artifact.metadata`.
 """
 
 import json
@@ -22,6 +28,10 @@ from adapt.errors import AdaptError
 QUERY_MARKER = "[unused0]"
 DOC_MARKER = "[unused1]"
 METADATA = "artifact.metadata"
+# The conventions a fresh head on a plain encoder gets (chosen by measurement, docs/benchmarks.md);
+# checkpoints with a trained head keep colbert-ai's (both on) unless their metadata says otherwise.
+FRESH_QUERY_AUGMENTATION = False
+FRESH_MARKERS = False
 
 
 class ColBERT(nn.Module):
@@ -32,6 +42,8 @@ class ColBERT(nn.Module):
         linear: nn.Linear,
         query_maxlen: int = 32,
         doc_maxlen: int = 180,
+        query_augmentation: bool = True,
+        markers: bool = True,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -39,6 +51,8 @@ class ColBERT(nn.Module):
         self.linear = linear
         self.query_maxlen = query_maxlen
         self.doc_maxlen = doc_maxlen
+        self.query_augmentation = query_augmentation
+        self.markers = markers
         vocab = tokenizer.get_vocab()
         self.query_marker_id = vocab.get(QUERY_MARKER, tokenizer.unk_token_id)
         self.doc_marker_id = vocab.get(DOC_MARKER, tokenizer.unk_token_id)
@@ -57,7 +71,17 @@ class ColBERT(nn.Module):
     def dim(self) -> int:
         return self.linear.out_features
 
+    @property
+    def conventions(self) -> dict[str, bool]:
+        """What the checkpoint's metadata records, so every reader encodes as training did."""
+        return {"query_augmentation": self.query_augmentation, "markers": self.markers}
+
     def _tokenize(self, texts: list[str], marker_id: int, maxlen: int, pad: str) -> dict:
+        if not self.markers:
+            batch = self.tokenizer(
+                texts, padding=pad, truncation=True, max_length=maxlen, return_tensors="pt"
+            )
+            return batch.to(self.encoder.device)
         # ". " holds the marker's place, as in colbert-ai, then is overwritten by the marker.
         batch = self.tokenizer(
             [". " + t for t in texts],
@@ -70,12 +94,19 @@ class ColBERT(nn.Module):
         return batch.to(self.encoder.device)
 
     def encode_queries(self, texts: list[str]) -> torch.Tensor:
-        """[n, query_maxlen, dim] normalised embeddings; [MASK] padding is query augmentation."""
-        batch = self._tokenize(texts, self.query_marker_id, self.query_maxlen, "max_length")
-        ids = batch["input_ids"]
-        ids[ids == self.tokenizer.pad_token_id] = self.tokenizer.mask_token_id
-        hidden = self.encoder(input_ids=ids, attention_mask=batch["attention_mask"])[0]
-        return nn.functional.normalize(self.linear(hidden), dim=-1)
+        """[n, Lq, dim] normalised embeddings. With query augmentation Lq is `query_maxlen` and
+        the [MASK] padding is embedded; without it Lq is the batch's longest query and pad
+        positions are zero vectors, which add nothing to MaxSim."""
+        if self.query_augmentation:
+            batch = self._tokenize(texts, self.query_marker_id, self.query_maxlen, "max_length")
+            ids = batch["input_ids"]
+            ids[ids == self.tokenizer.pad_token_id] = self.tokenizer.mask_token_id
+            hidden = self.encoder(input_ids=ids, attention_mask=batch["attention_mask"])[0]
+            return nn.functional.normalize(self.linear(hidden), dim=-1)
+        batch = self._tokenize(texts, self.query_marker_id, self.query_maxlen, "longest")
+        hidden = self.encoder(**batch)[0]
+        embeddings = nn.functional.normalize(self.linear(hidden), dim=-1)
+        return embeddings * batch["attention_mask"].unsqueeze(-1).to(embeddings.dtype)
 
     def encode_docs(
         self, texts: list[str], maxlen: int | None = None
@@ -125,18 +156,29 @@ class ColBERT(nn.Module):
             "mask_punctuation": True,
             "interaction": "colbert",
             "checkpoint": str((location or path).resolve()),
+            # Read by adapt; colbert-ai ignores them and always uses both (see README).
+            **self.conventions,
             **(extra_metadata or {}),
         }
         (path / METADATA).write_text(json.dumps(metadata, indent=2))
 
     @classmethod
     def load(
-        cls, ref: str, dim: int = 128, query_maxlen: int = 32, doc_maxlen: int = 180
+        cls,
+        ref: str,
+        dim: int = 128,
+        query_maxlen: int = 32,
+        doc_maxlen: int = 180,
+        query_augmentation: bool | None = None,
+        markers: bool | None = None,
     ) -> "ColBERT":
         """A colbert-ai checkpoint (path or hub id), or a plain encoder given a fresh head.
 
-        A fresh head is the identity on the first `dim` coordinates until `init_projection`
-        fits it to a corpus; `ColBERT.is_fresh` tells the caller which case it got.
+        A fresh head is the identity on the first `dim` coordinates (`dim` 0: the encoder's
+        width) until `init_projection` fits it to a corpus; `ColBERT.is_fresh` tells the caller
+        which case it got. The conventions (`None`: the checkpoint's own) are those its metadata
+        records; a trained head without that record is colbert-ai's (both on); a fresh head gets
+        FRESH_QUERY_AUGMENTATION and FRESH_MARKERS.
         """
         location = hub.resolve(ref, "student")
         local = Path(location)
@@ -161,11 +203,18 @@ class ColBERT(nn.Module):
                 f"{ref}: weights lack {len(missing)} encoder tensors, e.g. {missing[0]}"
             )
         metadata_file = local / METADATA
-        if metadata_file.is_file():
-            metadata = json.loads(metadata_file.read_text())
-            query_maxlen = metadata.get("query_maxlen", query_maxlen)
-            doc_maxlen = metadata.get("doc_maxlen", doc_maxlen)
+        metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+        query_maxlen = metadata.get("query_maxlen", query_maxlen)
+        doc_maxlen = metadata.get("doc_maxlen", doc_maxlen)
+        fresh = linear_weight is None
+        if query_augmentation is None:
+            query_augmentation = metadata.get(
+                "query_augmentation", FRESH_QUERY_AUGMENTATION if fresh else True
+            )
+        if markers is None:
+            markers = metadata.get("markers", FRESH_MARKERS if fresh else True)
         hidden = encoder.config.hidden_size
+        dim = dim or hidden
         if linear_weight is not None:
             linear = nn.Linear(hidden, linear_weight.shape[0], bias=False)
             linear.weight.data.copy_(linear_weight.float())
@@ -177,8 +226,10 @@ class ColBERT(nn.Module):
                 )
             linear = nn.Linear(hidden, dim, bias=False)
             linear.weight.data.copy_(torch.eye(dim, hidden))
-        model = cls(encoder.eval(), tokenizer, linear, query_maxlen, doc_maxlen)
-        model.is_fresh = linear_weight is None
+        model = cls(
+            encoder.eval(), tokenizer, linear, query_maxlen, doc_maxlen, query_augmentation, markers
+        )
+        model.is_fresh = fresh
         return model
 
     @torch.no_grad()

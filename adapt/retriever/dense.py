@@ -19,6 +19,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from adapt import hub
 from adapt.data import Document, Query
+from adapt.device import autocast
 from adapt.errors import AdaptError
 from adapt.io import read_json, replace_dir, write_json
 from adapt.retriever.index import Ranking
@@ -135,7 +136,9 @@ class DenseIndex:
         matrix = np.empty((len(docs), model.encoder.config.hidden_size), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            matrix[rows] = model.encode([docs[i].full_text for i in rows], maxlen).float().cpu()
+            with autocast(model.encoder.device):
+                vectors = model.encode([docs[i].full_text for i in rows], maxlen)
+            matrix[rows] = vectors.float().cpu()  # faiss searches on the CPU
             if progress is not None:
                 progress.advance(task, len(rows))
         index = faiss.IndexFlatIP(matrix.shape[1])
@@ -156,7 +159,9 @@ class DenseIndex:
         task = progress.add_task("searching (dense)", total=len(queries)) if progress else None
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            vectors = model.encode([q.text for q in batch]).float().cpu().numpy()
+            with autocast(model.encoder.device):
+                encoded = model.encode([q.text for q in batch])
+            vectors = encoded.float().cpu().numpy()
             scores, rows = self.index.search(vectors, k)
             for query, values, indices in zip(batch, scores, rows):
                 results[query.id] = [

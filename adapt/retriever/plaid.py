@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from adapt.data import Document, Query
+from adapt.device import autocast
 from adapt.errors import AdaptError
 from adapt.io import read_json, replace_dir, write_json
 from adapt.retriever import colbert_ai
-from adapt.retriever.colbert import ColBERT
+from adapt.retriever.colbert import METADATA, ColBERT
 from adapt.retriever.index import Ranking
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ class PlaidIndex:
     ) -> "PlaidIndex":
         if not docs:
             raise AdaptError("cannot index an empty corpus")
+        if not read_json(checkpoint / METADATA).get("markers", True):
+            raise AdaptError(
+                f"{checkpoint}: PLAID encodes documents through colbert-ai, which always adds "
+                "the [D] marker, and this student was built without markers; use the exact "
+                "index, or start with student.markers = 'on'"
+            )
         colbert = colbert_ai.load()
         tmp = path.parent / f".{path.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,7 +123,9 @@ class PlaidIndex:
         task = progress.add_task("searching (PLAID)", total=len(queries)) if progress else None
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            encoded = model.encode_queries([q.text for q in batch]).float().cpu()
+            with autocast(model.encoder.device):
+                encoded = model.encode_queries([q.text for q in batch])
+            encoded = encoded.float().cpu()  # colbert-ai's scorer runs on the CPU (use_gpu=False)
             for i, query in enumerate(batch):
                 pids, scores = ranker.rank(settings, encoded[i : i + 1])
                 results[query.id] = [(self.doc_ids[p], float(s)) for p, s in zip(pids, scores)][:k]

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapt import hub
+from adapt import hub, precision
 from adapt.config import TeacherConfig
+from adapt.device import resolve
 from adapt.errors import AdaptError
 
 Progress = Callable[[int], None]
@@ -110,9 +111,9 @@ class TransformersBackend:
     def __init__(
         self,
         ref: str,
-        dtype: str = "float32",
+        dtype: str = "auto",
         batch_size: int = 8,
-        device: str | None = None,
+        device: str = "auto",
         trust_remote_code: bool = False,
     ) -> None:
         from transformers import (
@@ -123,7 +124,8 @@ class TransformersBackend:
         )
 
         location, self.fingerprint = local_model_dir(ref)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve(device, "teacher.device")
+        dtype = precision.resolve(dtype, self.device)
         self.batch_size = batch_size
         try:
             config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
@@ -286,15 +288,17 @@ class TransformersBackend:
 
 
 ENGINES = ("transformers", "vllm")
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 def check_teacher(t: TeacherConfig) -> None:
-    """Fail on a bad engine or dtype before any work, not after indexing."""
+    """Fail on a bad engine, dtype or device before any work, not after indexing."""
     if t.engine not in ENGINES:
         raise AdaptError(f"unknown teacher engine '{t.engine}' (known: {', '.join(ENGINES)})")
-    if t.dtype not in DTYPES:
-        raise AdaptError(f"unknown teacher dtype '{t.dtype}' (known: {', '.join(DTYPES)})")
+    if t.dtype not in precision.CHOICES:
+        raise AdaptError(
+            f"unknown teacher dtype '{t.dtype}' (known: {', '.join(precision.CHOICES)})"
+        )
+    resolve(t.device, "teacher.device")
 
 
 def load_backend(t: TeacherConfig) -> Backend:
@@ -311,6 +315,4 @@ def load_backend(t: TeacherConfig) -> Backend:
             t.max_model_len,
             t.trust_remote_code,
         )
-    return TransformersBackend(
-        t.model, t.dtype, t.batch_size, trust_remote_code=t.trust_remote_code
-    )
+    return TransformersBackend(t.model, t.dtype, t.batch_size, t.device, t.trust_remote_code)

@@ -14,6 +14,13 @@ from adapt.errors import InputError
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
+# A pairwise choice that is no file: preferences taken from the pointwise scores, no prompts.
+FROM_POINTWISE = "from-pointwise"
+FROM_POINTWISE_DESCRIPTION = (
+    "P(i>j) = sigmoid(s_i - s_j) of the pointwise template's scores: no pairwise prompts, "
+    "no extra teacher calls (--pairwise-prompt from-pointwise)"
+)
+
 MODES = {
     # mode: (kind, placeholders the template must hold, number of labels)
     "yes-no": ("pointwise", {"query", "document"}, 2),

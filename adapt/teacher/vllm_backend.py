@@ -19,6 +19,7 @@ import json
 
 import numpy as np
 
+from adapt import precision
 from adapt.errors import AdaptError
 from adapt.teacher.backends import Progress, local_model_dir
 
@@ -31,7 +32,7 @@ class VLLMBackend:
     def __init__(
         self,
         ref: str,
-        dtype: str = "float32",
+        dtype: str = "auto",
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int = 0,
@@ -47,6 +48,7 @@ class VLLMBackend:
         from transformers import AutoConfig, AutoTokenizer
 
         location, fingerprint = local_model_dir(ref)
+        dtype = precision.teacher_dtype(dtype, "vllm", "auto")
         try:
             config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
             if getattr(config, "is_encoder_decoder", False):

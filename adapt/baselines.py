@@ -1,0 +1,88 @@
+"""The baselines every adapted student stands beside: BM25, and the start's encoder as it ships
+(a bi-encoder: mean pooling, no ColBERT head). A user compares adapt with these, so `adapt run`
+with qrels and every `adapt bench` domain compute them through this one module.
+
+Each result is a small JSON (metrics, per-query values for paired tests, settings, wall time)
+kept under a fingerprint of what it depends on, so reruns skip it.
+"""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from adapt.config import Config
+from adapt.data import Document, Query
+from adapt.evaluate import EVAL_VERSION, per_query, summarize
+from adapt.io import read_json, write_json
+from adapt.retriever.index import Ranking
+
+LABELS = {"bm25": "BM25", "biencoder": "bi-encoder (start's encoder, mean pooling)"}
+
+
+def applicable(config: Config, fresh_start: bool) -> list[str]:
+    """BM25 always; the bi-encoder when the start is a plain encoder given a fresh ColBERT head
+    (a ColBERT checkpoint ships as ColBERT, and a dense student's start is the bi-encoder)."""
+    return ["bm25", "biencoder"] if fresh_start and config.student.kind == "colbert" else ["bm25"]
+
+
+def fingerprint(name: str, config: Config) -> str:
+    s = config.student
+    parts = {
+        "data": config.fingerprint("data"),
+        "search_k": config.search_k,
+        "eval": EVAL_VERSION,
+        **({"model": s.model, "doc_maxlen": s.eval_doc_maxlen} if name == "biencoder" else {}),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def retrieve(
+    name: str, config: Config, docs: list[Document], queries: list[Query], console: Console
+) -> tuple[Ranking, dict]:
+    """The baseline's top-`search_k` per query, and the settings it used."""
+    if name == "bm25":
+        from adapt.retriever.bm25 import bm25_search
+
+        return bm25_search(docs, queries, config.search_k)
+    from adapt.device import resolve
+    from adapt.pipeline import make_progress
+    from adapt.retriever.dense import DenseEncoder, DenseIndex
+
+    s = config.student
+    model = DenseEncoder.load(s.model, s.eval_doc_maxlen).to(resolve(s.device, "student.device"))
+    with make_progress(console) as progress:
+        index = DenseIndex.build(model, docs, s.eval_doc_maxlen, s.encode_batch_size, progress)
+        ranking = index.search(model, queries, config.search_k, progress=progress)
+    return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
+
+
+def evaluate(
+    name: str,
+    config: Config,
+    docs: list[Document],
+    queries: list[Query],
+    qrels: dict,
+    out: Path,
+    console: Console,
+) -> dict:
+    """The baseline's evaluation at `out`, computed unless stored for the same fingerprint."""
+    fp = fingerprint(name, config)
+    if out.is_file() and (stored := read_json(out)).get("fingerprint") == fp:
+        return stored
+    console.print(f"baseline: {LABELS[name]}")
+    start = time.time()
+    ranking, settings = retrieve(name, config, docs, queries, console)
+    values = per_query(qrels, ranking)
+    result = {
+        "fingerprint": fp,
+        "label": LABELS[name],
+        "settings": settings,
+        "metrics": summarize(values),
+        "per_query": values,
+        "wall_s": round(time.time() - start, 3),
+    }
+    write_json(out, result)
+    return result
