@@ -293,66 +293,6 @@ def search(
     console.print(f"wrote {target} and {target.with_suffix('.jsonl')}")
 
 
-def _score(text: str | float, path: Path, line: int) -> float:
-    """A hit's score orders a TREC run: a typo must stop eval, not silently reorder the hits."""
-    import math
-
-    from adapt.errors import InputError
-
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value):
-        raise InputError(path, f"score must be a number, got '{text}'", line)
-    return value
-
-
-def _trec_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
-    from adapt.errors import InputError
-
-    fields = line.split()
-    if len(fields) != 6:
-        raise InputError(path, "expected 'qid Q0 docid rank score tag'", number)
-    return fields[0], [(fields[2], _score(fields[4], path, number))]
-
-
-def _jsonl_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
-    import json
-
-    from adapt.errors import InputError
-
-    try:
-        row = json.loads(line)
-        qid, hits = str(row["query_id"]), [(str(doc), score) for doc, score, *_ in row["hits"]]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
-        raise InputError(path, expected, number) from None
-    return qid, [(doc, _score(score, path, number)) for doc, score in hits]
-
-
-def _read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
-    """A TREC run (sorted by score, as trec_eval does) or adapt's JSONL (hits already ranked)."""
-    from adapt.errors import InputError
-
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    jsonl = path.suffix == ".jsonl"
-    ranking: dict[str, list[tuple[str, float]]] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            qid, hits = (_jsonl_row if jsonl else _trec_row)(path, line, number)
-            ranking.setdefault(qid, []).extend(hits)
-    if not jsonl:
-        for hits in ranking.values():
-            hits.sort(key=lambda hit: -hit[1])
-    return ranking
-
-
 def _qrels_file(path: Path) -> Path:
     """--qrels as a file, or a BEIR folder (or its qrels/): its test split, the one BEIR reports."""
     if not path.is_dir():
@@ -423,11 +363,11 @@ def evaluate(
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of a run file against qrels, with BEIR's semantics: the
     mean over the judged queries the run covers."""
-    from adapt.data import read_qrels
+    from adapt.data import read_qrels, read_run
     from adapt.evaluate import per_query, summarize
 
     judged = read_qrels(_qrels_file(qrels))
-    ranking = _read_run(run_file)
+    ranking = read_run(run_file)
     _report_coverage(run_file, list(ranking), list(judged), complete)
     _warn_if_shallow(ranking)
     values = per_query(

@@ -7,6 +7,7 @@ the file, the line and what was expected.
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,9 @@ def read_queries(path: Path, split: str | None = None) -> list[Query]:
     With a BEIR folder and `split`, only the queries named in `qrels/SPLIT.tsv` are kept; their
     labels are not read, so adaptation stays label-free. `half-1` and `half-2` split any query
     file 50/50 by a hash of the ids (`query_half`), for collections with one set of qrels.
+    A suffix `:adapt` or `:dev` keeps two thirds or the other third of that split (or, after
+    `all`, of every query), by another hash of the ids (`query_third`): settings are chosen on
+    the dev third, labelled, while adaptation uses the rest, and the test split stays unseen.
     """
     path = Path(path)
     folder = path if path.is_dir() else None
@@ -139,6 +143,12 @@ def read_queries(path: Path, split: str | None = None) -> list[Query]:
     for query in queries:
         if not query.text.strip():
             raise InputError(path, f"query '{query.id}' is empty")
+    if split and ":" in split:
+        split, part = split.rsplit(":", 1)
+        if part not in PARTS:
+            raise InputError(path, f"query split suffix ':{part}': choose ':adapt' or ':dev'")
+        queries = read_queries(folder or path, None if split == "all" else split)
+        return [q for q in queries if (query_third(q.id) == 0) == (part == "dev")]
     if split in HALVES:
         return [q for q in queries if query_half(q.id) == split]
     if split:
@@ -159,6 +169,18 @@ def query_half(query_id: str) -> str:
     ['half-2', 'half-1', 'half-1']
     """
     return HALVES[hashlib.sha256(query_id.encode()).digest()[0] & 1]
+
+
+PARTS = ("adapt", "dev")
+
+
+def query_third(query_id: str) -> int:
+    """0, 1 or 2 by id (sha256, a byte `query_half` does not read); 0 is the dev third.
+
+    >>> [query_third(q) for q in ("1", "2", "3", "4")]
+    [2, 1, 1, 1]
+    """
+    return hashlib.sha256(query_id.encode()).digest()[1] % 3
 
 
 def read_qrels(path: Path) -> Qrels:
@@ -194,3 +216,51 @@ def check_qrels(path: Path, qrels: Qrels, queries: list[Query], docs: list[Docum
         unknown = sorted(set(judged) - doc_ids)
         if unknown:
             raise InputError(path, f"query '{qid}' judges unknown document '{unknown[0]}'")
+
+
+def _score(text: str | float, path: Path, line: int) -> float:
+    """A hit's score orders a TREC run: a typo must stop eval, not silently reorder the hits."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(path, f"score must be a number, got '{text}'", line)
+    return value
+
+
+def _trec_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
+    fields = line.split()
+    if len(fields) != 6:
+        raise InputError(path, "expected 'qid Q0 docid rank score tag'", number)
+    return fields[0], [(fields[2], _score(fields[4], path, number))]
+
+
+def _jsonl_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str, float]]]:
+    try:
+        row = json.loads(line)
+        qid, hits = str(row["query_id"]), [(str(doc), score) for doc, score, *_ in row["hits"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
+        raise InputError(path, expected, number) from None
+    return qid, [(doc, _score(score, path, number)) for doc, score in hits]
+
+
+def read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
+    """A TREC run (sorted by score, as trec_eval does) or adapt's JSONL (hits already ranked)."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    jsonl = path.suffix == ".jsonl"
+    ranking: dict[str, list[tuple[str, float]]] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            qid, hits = (_jsonl_row if jsonl else _trec_row)(path, line, number)
+            ranking.setdefault(qid, []).extend(hits)
+    if not jsonl:
+        for hits in ranking.values():
+            hits.sort(key=lambda hit: -hit[1])
+    return ranking
