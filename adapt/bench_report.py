@@ -8,7 +8,9 @@ from pathlib import Path
 
 from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
-from adapt.report import targets_text
+from adapt.report import best_reference, targets_text, verdict
+
+REFERENCES = ("bm25", "biencoder", "start")  # what a user has without adapt
 
 
 def _stage_seconds(run_dir: Path, last_iteration: int) -> float:
@@ -45,6 +47,7 @@ def _rows(domain: Path, methods: list[str]) -> list[dict]:
                         "label": LABELS[method] + ("" if method == "start" else f", iteration {n}"),
                         "metrics": evaluation["metrics"],
                         "per_query": evaluation["per_query"],
+                        "checkpoint": str(folder / f"iter-{n}" / "checkpoint"),
                         "wall_s": round(sum(timings.values()), 3)
                         if method == "start"
                         else _stage_seconds(folder, n),
@@ -63,13 +66,25 @@ def _rows(domain: Path, methods: list[str]) -> list[dict]:
                 }
             )
     start = next((r for r in rows if r["method"] == "start"), None)
+    best = best_reference([r for r in rows if r["method"] in REFERENCES])
     for row in rows:
         row["queries"] = len(row["per_query"]["ndcg@10"])
         if start and row is not start:
             row["vs_start"] = {
                 m: paired_test(start["per_query"][m], row["per_query"][m]) for m in METRICS
             }
+        if best and row["method"] not in REFERENCES:
+            row["vs_best_reference"] = {
+                "reference": best["label"],
+                **paired_test(best["per_query"]["ndcg@10"], row["per_query"]["ndcg@10"]),
+            }
     return rows
+
+
+def _verdict(rows: list[dict]) -> list[str]:
+    """The domain's first lines: its last adapted row against the baselines and the start."""
+    adapted = [r for r in rows if r["method"].startswith("pairdistill@")]
+    return verdict([r for r in rows if r["method"] in REFERENCES], adapted[-1:])
 
 
 def _diagnostics(domain: Path) -> dict:
@@ -90,9 +105,11 @@ def _diagnostics(domain: Path) -> dict:
 def build(out: Path, bench) -> dict:
     domains = {}
     for name, config in bench.domains.items():
+        rows = _rows(out / name, bench.methods_of(name))
         domains[name] = {
             "config": config.to_dict(),
-            "rows": _rows(out / name, bench.methods_of(name)),
+            "verdict": _verdict(rows),
+            "rows": rows,
             **_diagnostics(out / name),
         }
     summary = {"bench": bench.name, "methods": bench.methods, "domains": domains}
@@ -111,13 +128,26 @@ def _versus(row: dict) -> str:
     return describe_test(test)
 
 
+def _versus_best(row: dict) -> str:
+    test = row.get("vs_best_reference")
+    return f"{describe_test(test)} vs {test['reference']}" if test else "—"
+
+
 def _table(domain: dict) -> list[list[str]]:
-    header = ["method", *METRICS, "Δ nDCG@10 vs start (p, wins/losses)", "queries", "wall s"]
+    header = [
+        "method",
+        *METRICS,
+        "Δ nDCG@10 vs start (p, wins/losses)",
+        "Δ nDCG@10 vs best of baselines and start",
+        "queries",
+        "wall s",
+    ]
     body = [
         [
             row["label"],
             *(f"{row['metrics'][m] * 100:.1f}" for m in METRICS),
             _versus(row),
+            _versus_best(row),
             str(row["queries"]),
             f"{row['wall_s']:.0f}",
         ]
@@ -142,7 +172,8 @@ def _describe(config: dict) -> str:
 def markdown(summary: dict) -> str:
     lines = [f"# adapt bench: {summary['bench']}", ""]
     for name, domain in summary["domains"].items():
-        lines += [f"## {name}", "", _describe(domain["config"]), ""]
+        lines += [f"## {name}", "", *(f"{v}  " for v in domain["verdict"]), ""]
+        lines += [_describe(domain["config"]), ""]
         table = _table(domain)
         lines.append("| " + " | ".join(table[0]) + " |")
         lines.append("|---" * len(table[0]) + "|")
@@ -233,7 +264,9 @@ def page(summary: dict) -> str:
     ]
     for name, domain in summary["domains"].items():
         parts.append(
-            f"<h2>{html.escape(name)}</h2><p>{html.escape(_describe(domain['config']))}</p>"
+            f"<h2>{html.escape(name)}</h2>"
+            + "".join(f"<p>{html.escape(v.replace('**', ''))}</p>" for v in domain["verdict"])
+            + f"<p>{html.escape(_describe(domain['config']))}</p>"
         )
         table = _table(domain)
         parts.append(

@@ -148,9 +148,10 @@ def agreement_with_student(candidates: list[dict], pointwise: list[dict]) -> dic
     more than chance; tau near 0 means its scores look like noise to everything we can see."""
     from scipy.stats import kendalltau
 
+    scored = {r["query_id"]: dict(zip(r["docs"], r["scores"])) for r in pointwise}
     taus = []
-    for row, record in zip(candidates, pointwise):
-        teacher = dict(zip(record["docs"], record["scores"]))
+    for row in candidates:
+        teacher = scored[row["query_id"]]
         student = [score for _, score in row["hits"]]
         if len(student) > 1:
             tau = kendalltau(student, [teacher[d] for d, _ in row["hits"]]).statistic

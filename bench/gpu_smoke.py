@@ -6,17 +6,21 @@ most 64 MiB travels with a call. So this builds everything in a temporary folder
 colbertv2.0's shape (BERT-base, 128-dim head, colbert-ai's conventions on) saved with adapt's own
 `ColBERT.save`, a Qwen2 teacher of the 1.5B or 7B shape saved with `save_pretrained` in bf16,
 both with random weights (speed depends on shape, not weight values), and a synthetic BEIR corpus
-with one judged passage per query. Only the tokenizers travel, in gpu_throughput.py's layout:
-DIR/bert-tokenizer (all-MiniLM-L6-v2's, bert-base-uncased's vocabulary) and DIR/qwen-tokenizer
-(from the offline Qwen2.5-Coder-0.5B), 12 MB together.
+with one judged passage per query. What travels is bench/_device (git-ignored, 13 MB): the
+tokenizers in gpu_throughput.py's layout, DIR/bert-tokenizer (all-MiniLM-L6-v2's, which is
+bert-base-uncased's vocabulary) and DIR/qwen-tokenizer (the offline Qwen2.5-Coder-0.5B's), and in
+DIR/wheels the three dependencies of adapt the GPU image lacks (pytrec-eval-terrier, bm25s,
+PyStemmer; the `pip download` line is in docs/benchmarks.md).
 
 Each stage's wall time is the pipeline's own (timings.json). Its device is observed, not assumed:
 the parameters' device of every student and teacher the stage asked the pipeline for, and the
 GPU memory the stage allocated above what was held when it began.
 
     python bench/gpu_smoke.py --export-tokenizers bench/_device     # here, once
-    python bench/gpu_smoke.py --passages 50000 --queries 300 --teacher 1.5b   # on the GPU
     python bench/gpu_smoke.py --toy                                  # CPU check, tiny shapes
+    # on the GPU (run with carry ["bench/_device"]); 300 queries: ~2 min of teacher at 1.5B
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site bench/_device/wheels/*.whl
+    PYTHONPATH=.:/tmp/site python3 bench/gpu_smoke.py --passages 50000 --queries 300 --teacher 1.5b
 """
 
 import argparse
@@ -46,7 +50,12 @@ from adapt.device import resolve
 from adapt.retriever.colbert import ColBERT
 
 TOY_QWEN = (64, 128, 2, 4, 2, True)  # hidden, intermediate, layers, heads, kv heads, tied
-TOY_BERT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+TOY_BERT = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 256,
+}
 QWEN_VOCAB = 151936  # Qwen2.5's embedding rows (its tokenizer has a few less)
 # Yes/No and A/B prompts/s at batch 64 on the lent H200 (docs/scaling.md, "Measured rates").
 H200_RATES = {"0.5b": (1706, 954), "1.5b": (733, 408), "7b": (210, 113)}
@@ -74,7 +83,7 @@ WORDS = VOCABULARY.split()
 class Size:
     passages: int
     queries: int
-    teacher: str  # a key of QWEN's size suffix, or "toy"
+    teacher: str  # "0.5b", "1.5b", "7b" (QWEN's shapes) or "toy"
     top_k: int = 100
     nway: int = 64
     n_pairs: int = 50
@@ -96,7 +105,7 @@ TOY = Size(
     nway=4,
     n_pairs=4,
     batch_size=4,
-    micro_batch=0,
+    micro_batch=2,
     teacher_batch=8,
     encode_batch=32,
 )
@@ -295,6 +304,7 @@ class Observer:
                 "loading_s": round(self._loading, 1),
                 "gpu_alloc_gib": gpu_peak_above(held),
             }
+            print(f"done: {name} {self.stages[name]}", file=sys.stderr, flush=True)
             return result
 
         return wrapped
@@ -360,6 +370,7 @@ def smoke(size: Size, tokenizers: Path, work: Path) -> dict:
     """Build the inputs under `work`, run `adapt run` in-process, and collect what it did."""
     device = resolve("auto")
     bert, qwen = load_tokenizers(tokenizers)
+    torch.manual_seed(0)  # the same random models every run
     start = time.perf_counter()
     build_student(work / "student", bert, size)
     build_teacher(work / "teacher", qwen, size, device)

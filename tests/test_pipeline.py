@@ -113,7 +113,8 @@ def test_label_free_teacher_check_is_reported_and_can_refuse(tiny_beir, tiny_ber
     config.iterations = 1
     summary = pipeline.run(config, tmp_path / "run", console)
     agreement = summary["iterations"][1]["teacher_agreement"]
-    assert agreement["queries"] > 0 and -1 <= agreement["teacher_student_tau"] <= 1
+    stored = json.loads((tmp_path / "run/iter-1/pointwise-diagnostics.json").read_text())
+    assert agreement["queries"] > 0 and agreement == pipeline.report.rounded(stored)
     assert "teacher-student agreement" in (tmp_path / "run" / "report.md").read_text()
     config.teacher.min_student_agreement = 1.01  # no teacher can reach it
     with pytest.raises(AdaptError, match="Refusing to train"):
@@ -166,3 +167,20 @@ def test_adapt_train_on_a_runs_stage_files_equals_the_runs_train_stage(
     start = load_file(run_dir / "iter-0/checkpoint/model.safetensors")
     assert any(not torch.equal(ours[k], start[k]) for k in ours)  # training moved the student
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_agreement_is_kendalls_tau_between_teacher_and_student_per_query():
+    candidates = [
+        {"query_id": "same", "hits": [["a", 3.0], ["b", 2.0], ["c", 1.0]]},
+        {"query_id": "reversed", "hits": [["a", 3.0], ["b", 2.0], ["c", 1.0]]},
+        {"query_id": "flat", "hits": [["a", 3.0], ["b", 2.0]]},
+    ]
+    pointwise = [
+        {"query_id": "same", "docs": ["a", "b", "c"], "scores": [9.0, 5.0, 1.0]},
+        {"query_id": "reversed", "docs": ["c", "b", "a"], "scores": [9.0, 5.0, 1.0]},
+        {"query_id": "flat", "docs": ["a", "b"], "scores": [1.0, 1.0]},  # no order: left out
+    ]
+    found = pipeline.agreement_with_student(candidates, pointwise)
+    assert found == {"queries": 2, "teacher_student_tau": 0.0}  # mean of 1 and -1
+    found = pipeline.agreement_with_student(candidates[:1], pointwise[:1])
+    assert found == {"queries": 1, "teacher_student_tau": 1.0}
