@@ -246,7 +246,7 @@ def index(
     docs = read_corpus(corpus)
     model = _checkpoint(checkpoint)
     student = "colbert" if isinstance(model, ColBERT) else "dense"
-    chosen = backend.choose(kind, len(docs), student)
+    chosen = backend.choose(kind, len(docs), student, getattr(model, "markers", True))
     location = Path(resolve(checkpoint, "student"))
     if chosen == "plaid" and not location.is_dir():
         raise AdaptError(f"{checkpoint}: PLAID indexing needs a local checkpoint folder")

@@ -20,7 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from adapt import baselines, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
@@ -34,6 +44,7 @@ from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
 from adapt.report import NOISE_TAU
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
+from adapt.retriever.colbert import METADATA
 from adapt.retriever.index import Ranking
 from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
@@ -104,12 +115,24 @@ def start_student(s: StudentConfig, docs: list[Document], console: Console) -> t
     return model, info
 
 
+class RateColumn(ProgressColumn):
+    """Items per second over the bar's recent window (blank until rich has measured it)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
+
+
 def make_progress(console: Console) -> Progress:
+    """Every long stage's bar: count, rate and time left, so a user sees at once whether a run
+    takes minutes or hours."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     )
@@ -234,7 +257,9 @@ class Pipeline:
 
     def _index_path(self, iteration: int) -> tuple[Path, str]:
         s = self.config.student
-        kind = backend.choose(s.index, len(self.inputs.docs), s.kind)
+        metadata = self.path / "iter-0" / "checkpoint" / METADATA  # dense students have none
+        markers = read_json(metadata).get("markers", True) if metadata.is_file() else True
+        kind = backend.choose(s.index, len(self.inputs.docs), s.kind, markers)
         return self.path / f"iter-{iteration}" / backend.FILENAMES[kind], kind
 
     def index(self, iteration: int, upstream: str) -> tuple[Index | None, str]:
@@ -502,7 +527,31 @@ class Pipeline:
         finally:
             self.run.close()
 
+    def plan(self) -> str:
+        """What this run will do and what it costs in teacher prompts, before any of it."""
+        c, t, d = self.config, self.config.teacher, self.config.distill
+        n = len(self.inputs.queries)
+        pairwise = (
+            "pair targets from the pointwise scores (no prompts)"
+            if t.pairwise_prompt == FROM_POINTWISE
+            else f"{n * d.n_pairs * (2 if t.both_orders else 1)} A/B prompts at most"
+        )
+        evaluation = (
+            f"evaluated on {len(self.inputs.eval_queries)} judged queries beside BM25 and the "
+            "start's encoder"
+            if self.inputs.qrels
+            else "no qrels: no evaluation"
+        )
+        dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
+        return (
+            f"plan: {self.path}; {c.iterations} iteration(s), each {n} queries x top-{d.top_k} "
+            f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
+            f"{t.model} in {dtype}; {len(self.inputs.docs)} passages; {evaluation}. Scores "
+            "already in the cache are not asked again; each bar shows its rate and time left."
+        )
+
     def _loop(self) -> dict:
+        self.console.print(self.plan())
         torch.manual_seed(self.config.distill.seed)
         write_jsonl(
             self.path / "queries.jsonl",

@@ -184,3 +184,14 @@ def test_agreement_is_kendalls_tau_between_teacher_and_student_per_query():
     assert found == {"queries": 2, "teacher_student_tau": 0.0}  # mean of 1 and -1
     found = pipeline.agreement_with_student(candidates[:1], pointwise[:1])
     assert found == {"queries": 1, "teacher_student_tau": 1.0}
+
+
+def test_a_run_states_its_plan_before_any_work(tiny_beir, tiny_bert, tmp_path):
+    config = _config(tiny_beir, tiny_bert)
+    run = pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True))
+    n = len(run.inputs.queries)
+    text = run.plan()
+    run.run.close()
+    assert f"2 iteration(s), each {n} queries x top-3 = {3 * n} pointwise prompts" in text
+    assert f"{n * 2 * 2} A/B prompts at most" in text  # 2 pairs a query, both orders
+    assert not (tmp_path / "run" / "iter-0").exists()

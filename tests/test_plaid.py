@@ -205,3 +205,10 @@ def test_plaid_refuses_a_corpus_too_small_for_its_centroids(checkpoint, tmp_path
     with pytest.raises(AdaptError, match="too few for PLAID"):
         PlaidIndex.build(checkpoint, docs, tmp_path / "plaid", maxlen=16)
     assert not list(tmp_path.glob("*plaid*"))
+
+
+def test_auto_keeps_the_exact_index_for_a_student_without_markers():
+    from adapt.retriever import backend
+
+    assert backend.choose("auto", 200_000, "colbert", markers=True) == "plaid"
+    assert backend.choose("auto", 200_000, "colbert", markers=False) == "exact"

@@ -27,8 +27,10 @@ FILENAMES = {"exact": "index.pt", "plaid": "plaid", "faiss": "dense"}
 Index = ExactIndex | PlaidIndex | DenseIndex
 
 
-def choose(kind: str, n_docs: int, student: str = "colbert") -> str:
-    """Resolve "auto" by student kind and corpus size; refuse PLAID when colbert-ai is missing."""
+def choose(kind: str, n_docs: int, student: str = "colbert", markers: bool = True) -> str:
+    """Resolve "auto" by student kind, corpus size and whether the student uses colbert-ai's
+    markers (PLAID encodes documents through colbert-ai, which always adds them); refuse PLAID
+    when colbert-ai is missing."""
     if kind not in KINDS:
         raise AdaptError(f"unknown index kind '{kind}': choose one of {', '.join(KINDS)}")
     if student == "dense":
@@ -37,7 +39,7 @@ def choose(kind: str, n_docs: int, student: str = "colbert") -> str:
         return "faiss"
     plaid_installed = importlib.util.find_spec("colbert") is not None
     if kind == "auto":
-        return "plaid" if n_docs > PLAID_ABOVE and plaid_installed else "exact"
+        return "plaid" if n_docs > PLAID_ABOVE and plaid_installed and markers else "exact"
     if kind == "plaid" and not plaid_installed:
         raise AdaptError("the PLAID index needs colbert-ai: pip install 'adapt[plaid]'")
     return kind
