@@ -750,6 +750,14 @@ def main() -> None:
     except AdaptError as err:
         print(f"adapt: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("adapt: interrupted; rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
+    except SystemExit as exit_:
+        # Typer turns Ctrl-C into a silent exit 130; say what survives it.
+        if exit_.code == 130:
+            print(INTERRUPTED, file=sys.stderr)
+        raise
+
+
+INTERRUPTED = (
+    "adapt: interrupted. Finished stages and every teacher score committed so far are kept "
+    "(scores are committed every 64 prompts); run the same command to resume"
+)

@@ -201,3 +201,22 @@ def test_sigkill_inside_a_stage_then_resume_equals_an_uninterrupted_run(
     resumed_report = json.loads((run_dir / "report.json").read_text())["iterations"]
     for a, b in zip(resumed_report, uninterrupted, strict=True):
         assert a["metrics"] == b["metrics"]
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_resume(scoring_inputs, tmp_path):
+    """Typer turns SIGINT into a silent exit 130; adapt says what survived it."""
+    cache = tmp_path / "cache.sqlite"
+    process = subprocess.Popen(
+        _score(scoring_inputs, tmp_path / "out.jsonl", cache),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while _stored(cache) == 0 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted. Finished stages and every teacher score" in " ".join(stderr.split())
+    assert "run the same command to resume" in stderr
