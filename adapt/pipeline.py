@@ -10,6 +10,8 @@ Layout of a run directory:
 """
 
 import dataclasses
+import hashlib
+import json
 import random
 import time
 from collections.abc import Callable
@@ -70,6 +72,25 @@ class Inputs:
     @cached_property
     def query_by_id(self) -> dict[str, Query]:
         return {q.id: q for q in self.queries}
+
+    @cached_property
+    def corpus_digest(self) -> str:
+        """The corpus's content: a file edited in place re-runs what read it."""
+        return _digest([(d.id, d.title, d.text) for d in self.docs])
+
+    @cached_property
+    def digest(self) -> str:
+        """The adaptation queries (a changed seed or sample is a changed set)."""
+        return _digest([(q.id, q.text) for q in self.queries])
+
+    @cached_property
+    def eval_digest(self) -> str:
+        qrels = sorted((q, sorted(j.items())) for q, j in (self.qrels or {}).items())
+        return _digest([[(q.id, q.text) for q in self.eval_queries], qrels])
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -196,9 +217,11 @@ class Pipeline:
         force: bool = False,
         cache: Path | None = None,
         shard: tuple[int, int] | None = None,
+        baselines: bool = True,
     ):
         self.config = config
         self.shard = shard
+        self.with_baselines = baselines  # a bench computes them once per domain, as methods
         self.cache_path = cache or run_dir / "teacher-cache.sqlite"
         self.console = console
         self.inputs = load_inputs(config)
@@ -217,8 +240,12 @@ class Pipeline:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _fp(self, *parts: str) -> str:
-        return "|".join(parts)
+    def _fp(self, stage: str, upstream: str = "", **inputs) -> str:
+        """A stage's record: a digest of a small JSON of what its output depends on (its
+        upstream record, its settings, the content of what it reads), so any change re-runs it
+        and everything after it."""
+        record = {"stage": stage, "upstream": upstream, **inputs}
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
     def _complete(self, out: Path, fp: str, name: str, start: float) -> None:
         """Record a finished stage (its output is already in place) and its wall time."""
@@ -243,7 +270,9 @@ class Pipeline:
 
     def start_checkpoint(self) -> str:
         out = self.path / "iter-0" / "checkpoint"
-        fp = self._fp(self.config.fingerprint("student", "data"))
+        fp = self._fp(
+            "start", student=self.config.fingerprint("student"), corpus=self.inputs.corpus_digest
+        )
         if self.run.done(out, fp):
             return fp
         start = time.time()
@@ -265,9 +294,7 @@ class Pipeline:
     def index(self, iteration: int, upstream: str) -> tuple[Index | None, str]:
         out, kind = self._index_path(iteration)
         s = self.config.student
-        # Exact indexes keep their original fingerprint, so older run folders stay resumable.
-        stage = "index" if kind == "exact" else f"index:{kind}"
-        fp = self._fp(upstream, stage, str(s.eval_doc_maxlen))
+        fp = self._fp("index", upstream, kind=kind, doc_maxlen=s.eval_doc_maxlen)
         if self.run.done(out, fp):
             return None, fp
         start = time.time()
@@ -296,7 +323,13 @@ class Pipeline:
         if not self.inputs.qrels:
             return
         out = self.path / f"iter-{iteration}" / "eval.json"
-        fp = self._fp(upstream, "eval", str(self.config.search_k), EVAL_VERSION)
+        fp = self._fp(
+            "eval",
+            upstream,
+            k=self.config.search_k,
+            version=EVAL_VERSION,
+            queries=self.inputs.eval_digest,
+        )
         if self.run.done(out, fp):
             return
         start = time.time()
@@ -316,7 +349,7 @@ class Pipeline:
     def baselines(self) -> None:
         """BM25 and the start's encoder as it ships, on the evaluation queries: every reported
         number stands beside what the user has without adapt."""
-        if not self.inputs.qrels:
+        if not self.inputs.qrels or not self.with_baselines:
             return
         fresh = read_json(self.path / "iter-0" / "start.json").get("fresh_head", False)
         i = self.inputs
@@ -329,7 +362,9 @@ class Pipeline:
     def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
         out = self.path / f"iter-{iteration + 1}" / "candidates.jsonl"
-        fp = self._fp(upstream, "candidates", str(self.config.distill.top_k))
+        fp = self._fp(
+            "candidates", upstream, top_k=self.config.distill.top_k, queries=self.inputs.digest
+        )
         if not self.run.done(out, fp):
             start = time.time()
             ranking = self._search(iteration, index, self.inputs.queries, self.config.distill.top_k)
@@ -343,12 +378,12 @@ class Pipeline:
         out = self.path / f"iter-{iteration}" / "pointwise.jsonl"
         t = self.config.teacher
         fp = self._fp(
-            upstream,
             "pointwise",
-            t.model,
-            t.pointwise_prompt,
-            precision.teacher_dtype(t.dtype, t.engine, t.device),
-            str(t.max_document_tokens),
+            upstream,
+            teacher=t.model,
+            template=load_template(t.pointwise_prompt, "pointwise").digest,
+            dtype=precision.teacher_dtype(t.dtype, t.engine, t.device),
+            max_document_tokens=t.max_document_tokens,
         )
         if self.run.done(out, fp):
             return fp
@@ -390,7 +425,7 @@ class Pipeline:
         configured (adapt/distill/targets.py), each query's candidates in target order."""
         out = self.path / f"iter-{iteration}" / "targets.jsonl"
         d = self.config.distill
-        fp = self._fp(upstream, "targets", str(d.teacher_weight), str(d.bm25_weight))
+        fp = self._fp("targets", upstream, teacher=d.teacher_weight, bm25=d.bm25_weight)
         if self.run.done(out, fp):
             return fp
         start = time.time()
@@ -418,12 +453,17 @@ class Pipeline:
         """pairs.jsonl: each query's KD group and pair targets (adapt/distill/pairs.py)."""
         out = self.path / f"iter-{iteration}" / "pairs.jsonl"
         d, t = self.config.distill, self.config.teacher
+        template = (
+            FROM_POINTWISE
+            if t.pairwise_prompt == FROM_POINTWISE
+            else load_template(t.pairwise_prompt, "pairwise").digest
+        )
         fp = self._fp(
-            upstream,
             "pairs",
-            t.pairwise_prompt,
-            str(t.both_orders),
-            self.config.fingerprint("distill"),
+            upstream,
+            template=template,
+            both_orders=t.both_orders,
+            distill=self.config.fingerprint("distill"),
         )
         if self.run.done(out, fp):
             return fp
@@ -474,7 +514,12 @@ class Pipeline:
 
     def train(self, iteration: int, upstream: str) -> str:
         out = self.path / f"iter-{iteration}" / "checkpoint"
-        fp = self._fp(upstream, "train", self.config.fingerprint("distill"))
+        fp = self._fp(
+            "train",
+            upstream,
+            distill=self.config.fingerprint("distill"),
+            doc_maxlen=self.config.student.doc_maxlen,
+        )
         if self.run.done(out, fp):
             return fp
         start = time.time()

@@ -195,3 +195,20 @@ def test_a_run_states_its_plan_before_any_work(tiny_beir, tiny_bert, tmp_path):
     assert f"2 iteration(s), each {n} queries x top-3 = {3 * n} pointwise prompts" in text
     assert f"{n * 2 * 2} A/B prompts at most" in text  # 2 pairs a query, both orders
     assert not (tmp_path / "run" / "iter-0").exists()
+
+
+def test_force_with_another_seed_reruns_what_the_seed_selects(tiny_beir, tiny_bert, tmp_path):
+    """The seed picks the sampled queries: a changed seed re-runs candidates and everything
+    after them for the new sample, instead of reusing (or crashing on) the old one's files."""
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations, config.data.max_queries = 1, 3
+    run_dir = tmp_path / "run"
+    pipeline.run(config, run_dir, Console(quiet=True))
+    config.distill.seed = 1
+    pipeline.run(config, run_dir, Console(quiet=True), force=True)
+    adapted = {q["_id"] for q in map(json.loads, (run_dir / "queries.jsonl").open())}
+    candidates = {
+        r["query_id"] for r in map(json.loads, (run_dir / "iter-1/candidates.jsonl").open())
+    }
+    targets = {r["query_id"] for r in map(json.loads, (run_dir / "iter-1/targets.jsonl").open())}
+    assert len(adapted) == 3 and candidates == targets == adapted
