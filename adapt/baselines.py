@@ -28,11 +28,19 @@ def applicable(config: Config, fresh_start: bool) -> list[str]:
     return ["bm25", "biencoder"] if fresh_start and config.student.kind == "colbert" else ["bm25"]
 
 
-def fingerprint(name: str, config: Config) -> str:
+def fingerprint(
+    name: str, config: Config, docs: list[Document], queries: list[Query], qrels: dict
+) -> str:
+    """What a baseline's numbers depend on: the content of the corpus, the evaluation queries
+    and their judgments (not the paths: a file edited in place is new data), the depth, and for
+    the bi-encoder its model and passage length."""
     s = config.student
     parts = {
-        "data": config.fingerprint("data"),
+        "docs": [(d.id, d.title, d.text) for d in docs],
+        "queries": [(q.id, q.text) for q in queries],
+        "qrels": sorted((q, sorted(j.items())) for q, j in qrels.items()),
         "search_k": config.search_k,
+        "identical_ids": config.data.ignore_identical_ids,
         "eval": EVAL_VERSION,
         **({"model": s.model, "doc_maxlen": s.eval_doc_maxlen} if name == "biencoder" else {}),
     }
@@ -69,13 +77,13 @@ def evaluate(
     console: Console,
 ) -> dict:
     """The baseline's evaluation at `out`, computed unless stored for the same fingerprint."""
-    fp = fingerprint(name, config)
+    fp = fingerprint(name, config, docs, queries, qrels)
     if out.is_file() and (stored := read_json(out)).get("fingerprint") == fp:
         return stored
     console.print(f"baseline: {LABELS[name]}")
     start = time.time()
     ranking, settings = retrieve(name, config, docs, queries, console)
-    values = per_query(qrels, ranking)
+    values = per_query(qrels, ranking, ignore_identical_ids=config.data.ignore_identical_ids)
     result = {
         "fingerprint": fp,
         "label": LABELS[name],

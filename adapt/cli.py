@@ -121,7 +121,8 @@ def run(
     index: Annotated[
         str | None,
         Opt(
-            help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents",
+            help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents for students "
+            "with colbert-ai's markers",
             show_default=StudentConfig.index,
         ),
     ] = None,

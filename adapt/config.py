@@ -30,6 +30,9 @@ class DataConfig:
     qrels: str | None = None
     eval_queries: str | None = None
     eval_split: str | None = None
+    # BEIR's rule for collections whose queries are also documents (ArguAna, Quora,
+    # CQADupStack): a hit on the query's own id is dropped before the metrics.
+    ignore_identical_ids: bool = False
 
 
 @dataclass
@@ -48,7 +51,8 @@ class StudentConfig:
     doc_maxlen: int = 180
     eval_doc_maxlen: int = 300
     encode_batch_size: int = 32
-    # "exact" MaxSim, "plaid" (colbert-ai), or "auto": PLAID above 100k passages when installed.
+    # "exact" MaxSim, "plaid" (colbert-ai), or "auto": PLAID above 100k passages when installed
+    # and the student uses colbert-ai's markers (PLAID embeds documents through colbert-ai).
     index: str = "auto"
     # Where the student encodes and trains (adapt/device.py): "auto" (a GPU when there is one,
     # by LOCAL_RANK), "cpu", "cuda" or "cuda:N". On a GPU it runs under bf16 autocast.
@@ -64,7 +68,9 @@ class TeacherConfig:
     both_orders: bool = True
     batch_size: int = 8
     # "auto": bf16 where the chip multiplies it natively (GPUs, AVX512-BF16, AMX), else fp32
-    # (adapt/precision.py); "float32", "bfloat16" or "float16" pin it.
+    # (adapt/precision.py); "float32", "bfloat16" or "float16" pin it. The resolved dtype keys
+    # the cache and the pointwise record: a run moved to a chip that resolves otherwise scores
+    # again, unless the dtype is pinned.
     dtype: str = "auto"
     trust_remote_code: bool = False
     # Cut passages to this many teacher tokens (0: the template's own limit). Prompt cost grows
@@ -113,6 +119,7 @@ class DistillConfig:
 NEUTRAL: dict[str, Any] = {
     "distill.teacher_weight": 1.0,
     "distill.bm25_weight": 0.0,
+    "data.ignore_identical_ids": False,
     "distill.min_pair_confidence": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",

@@ -39,6 +39,8 @@ def resolve(name: str, setting: str = "device") -> torch.device:
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast on a GPU: matmuls at tensor-core speed while the weights, and so the
     optimizer's master copy, stay fp32. On the CPU nothing changes here."""
-    if device.type == "cuda":
+    from adapt.precision import bf16_units
+
+    if device.type == "cuda" and bf16_units(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -1,11 +1,13 @@
-"""The PairDistill loop: index -> retrieve -> pointwise teacher -> pairs -> pairwise teacher ->
-train, repeated; evaluation of the start and of every iteration when qrels are given.
+"""The PairDistill loop: index -> retrieve -> pointwise teacher -> targets -> pairs (pairwise
+teacher) -> train, repeated; evaluation of the start, its baselines and every iteration when
+qrels are given.
 
 Layout of a run directory:
     config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
+    baselines/{bm25, biencoder}.json       what the user has without adapt (with qrels)
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
     iter-N/{index.pt | plaid/ | dense/, eval.json}  index (by kind) and metrics of iteration N
-    iter-N/{candidates, pointwise, pairs}.jsonl, train-log.jsonl, checkpoint   (N >= 1)
+    iter-N/{candidates, pointwise, targets, pairs}.jsonl, train-log.jsonl, checkpoint  (N >= 1)
     report.json, report.md
 """
 
@@ -270,8 +272,15 @@ class Pipeline:
 
     def start_checkpoint(self) -> str:
         out = self.path / "iter-0" / "checkpoint"
+        s = self.config.student
         fp = self._fp(
-            "start", student=self.config.fingerprint("student"), corpus=self.inputs.corpus_digest
+            "start",
+            student={
+                k: getattr(s, k)
+                for k in ("model", "kind", "dim", "query_maxlen", "doc_maxlen")
+                + ("query_augmentation", "markers")
+            },
+            corpus=self.inputs.corpus_digest,
         )
         if self.run.done(out, fp):
             return fp
@@ -329,12 +338,15 @@ class Pipeline:
             k=self.config.search_k,
             version=EVAL_VERSION,
             queries=self.inputs.eval_digest,
+            identical_ids=self.config.data.ignore_identical_ids,
         )
         if self.run.done(out, fp):
             return
         start = time.time()
         ranking = self._search(iteration, index, self.inputs.eval_queries, self.config.search_k)
-        values = per_query(self.inputs.qrels, ranking)
+        values = per_query(
+            self.inputs.qrels, ranking, ignore_identical_ids=self.config.data.ignore_identical_ids
+        )
         write_json(out, {"metrics": summarize(values), "per_query": values})
         write_jsonl(
             self.path / f"iter-{iteration}" / "eval-run.jsonl",
@@ -353,7 +365,11 @@ class Pipeline:
             return
         fresh = read_json(self.path / "iter-0" / "start.json").get("fresh_head", False)
         i = self.inputs
-        for name in baselines.applicable(self.config, fresh):
+        wanted = baselines.applicable(self.config, fresh)
+        for stale in (self.path / "baselines").glob("*.json"):
+            if stale.stem not in wanted:  # e.g. a bi-encoder left from another start
+                stale.unlink()
+        for name in wanted:
             out = self.path / "baselines" / f"{name}.json"
             baselines.evaluate(
                 name, self.config, i.docs, i.eval_queries, i.qrels, out, self.console
@@ -463,7 +479,7 @@ class Pipeline:
             upstream,
             template=template,
             both_orders=t.both_orders,
-            distill=self.config.fingerprint("distill"),
+            sampling=[d.seed, d.nway, d.delta, d.n_pairs, d.temperature],
         )
         if self.run.done(out, fp):
             return fp

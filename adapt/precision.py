@@ -29,8 +29,8 @@ def cpu_flags() -> set[str]:
 
 def bf16_units(device: torch.device) -> bool:
     """Whether `device` multiplies bf16 natively."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # native only: V100 and T4 emulate bf16, slowly
+        return torch.cuda.get_device_capability(device)[0] >= 8
     return device.type == "cpu" and any(f in cpu_flags() for f in BF16_CPU_FLAGS)
 
 

@@ -158,9 +158,13 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
 
 
 def targets_text(distill: dict) -> str:
-    """What the KD target is: the teacher's scores, or their fusion with the student's."""
-    w = distill.get("teacher_weight", 1.0)
-    return "the teacher's scores" if w >= 1.0 else f"{w} x teacher + {1 - w:g} x student (z-scored)"
+    """What the KD target is: the teacher's z-scores, or their fusion with the student's and
+    BM25's (adapt/distill/targets.py)."""
+    w_t, w_b = distill.get("teacher_weight", 1.0), distill.get("bm25_weight", 0.0)
+    if w_t >= 1.0:
+        return "the teacher's scores (z-scored per query)"
+    parts = [f"{w_t:g} x teacher", *([f"{w_b:g} x BM25"] if w_b else [])]
+    return " + ".join([*parts, f"{1 - w_t - w_b:.2g} x student"]) + " (z-scored per query)"
 
 
 def _finished(summary: dict) -> bool:

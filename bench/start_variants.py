@@ -2,11 +2,13 @@
 measured on a labelled dev split and reported on test, beside BM25 and the bi-encoder.
 
     python bench/start_variants.py --data demo/pyfaq --dev train --test test
-    python bench/start_variants.py --data ../shared/data/beir/scifact --dev train --test test
+    python bench/start_variants.py --data ../shared/data/beir/scifact --dev train:dev --test test
 
 Each variant is the start `adapt run` builds (adapt's own loading, head fitting, exact index and
-metrics); only the three conventions change. The dev split chooses; test is reported for all rows
-so the choice can be checked, not re-made, on it.
+metrics); only the conventions and the head's width change. The rows: colbert-ai's conventions
+(the start before round two), then without query augmentation, markers on and off, head 128 and
+the encoder's full width. The dev split chooses; test is reported for all rows so the choice can
+be checked, not re-made, on it. A split is a qrels name, or NAME:dev / NAME:adapt (hash thirds).
 """
 
 import argparse
@@ -26,6 +28,8 @@ from adapt.retriever.bm25 import bm25_search
 from adapt.retriever.dense import DenseEncoder, DenseIndex
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.student import load_student
+
+SWITCH = {True: "on", False: "off"}
 
 
 def cpu_flags() -> str:
@@ -54,9 +58,9 @@ def main() -> None:
     docs = read_corpus(args.data)
     splits = {}
     for name in (args.dev, args.test):
-        qrels = read_qrels(args.data / "qrels" / f"{name}.tsv")
-        queries = [q for q in read_queries(args.data) if q.id in qrels]
-        splits[name] = (queries, qrels)
+        qrels = read_qrels(args.data / "qrels" / f"{name.split(':')[0]}.tsv")
+        queries = [q for q in read_queries(args.data, name) if q.id in qrels]
+        splits[name] = (queries, {q.id: qrels[q.id] for q in queries})
     sample = [d.full_text for d in random.Random(0).sample(docs, min(PROJECTION_SAMPLE, len(docs)))]
 
     rows = []
@@ -75,22 +79,19 @@ def main() -> None:
     dense_index = DenseIndex.build(dense, docs, args.doc_maxlen)
     evaluate("bi-encoder (mean pooling)", lambda queries: dense_index.search(dense, queries, 100))
 
-    for markers in ("on", "off"):
-        for dim in (128, 0):
-            settings = StudentConfig(args.model, dim=dim, markers=markers, query_augmentation="on")
-            model = load_student(settings)
-            model.init_projection(sample)
-            started = time.time()
-            index = ExactIndex.build(model, docs, args.doc_maxlen)
-            encode_s = time.time() - started
-            for augmentation in (True, False):
-                model.query_augmentation = augmentation
-                label = (
-                    f"aug {'on ' if augmentation else 'off'} markers {markers:<3} "
-                    f"head {model.dim} (PCA)"
-                )
-                evaluate(label, lambda queries, i=index, m=model: i.search(m, queries, 100))
-                rows[-1]["encode_corpus_s"] = round(encode_s, 1)
+    variants = [(True, "on", 128)] + [(False, m, d) for m in ("on", "off") for d in (128, 0)]
+    for augmentation, markers, dim in variants:
+        settings = StudentConfig(
+            args.model, dim=dim, markers=markers, query_augmentation=SWITCH[augmentation]
+        )
+        model = load_student(settings)
+        model.init_projection(sample)
+        started = time.time()
+        index = ExactIndex.build(model, docs, args.doc_maxlen)
+        encode_s = time.time() - started
+        label = f"aug {SWITCH[augmentation]:<3} markers {markers:<3} head {model.dim} (PCA)"
+        evaluate(label, lambda queries, i=index, m=model: i.search(m, queries, 100))
+        rows[-1]["encode_corpus_s"] = round(encode_s, 1)
 
     starts = [r for r in rows if r["variant"].startswith("aug")]
     best = max(starts, key=lambda r: round(r[args.dev]["metrics"]["ndcg@10"], 4))

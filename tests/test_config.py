@@ -8,14 +8,36 @@ from adapt.config import load_config
 from adapt.errors import InputError
 
 
-def test_defaults_are_the_papers():
-    config = load_config()
-    assert (config.distill.delta, config.distill.n_pairs, config.distill.lambda_pair) == (
+def test_the_paper_recipe_is_the_papers_setting_whatever_the_defaults():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[1] / "recipes" / "paper.toml")
+    d, t = config.distill, config.teacher
+    assert (d.top_k, d.nway, d.delta, d.n_pairs, d.lambda_kd, d.lambda_pair) == (
+        100,
+        64,
         10,
         50,
+        1.0,
         3.0,
     )
-    assert (config.student.dim, config.student.query_maxlen, config.distill.lr) == (128, 32, 1e-5)
+    assert (d.lr, d.batch_size, d.temperature, d.teacher_weight, d.bm25_weight) == (
+        1e-5,
+        32,
+        1.0,
+        1.0,
+        0.0,
+    )
+    assert (t.pointwise_prompt, t.pairwise_prompt, t.both_orders) == (
+        "yes-no-flan",
+        "ab-flan",
+        True,
+    )
+    assert (config.iterations, config.student.query_maxlen, config.student.doc_maxlen) == (
+        2,
+        32,
+        180,
+    )
 
 
 def test_recipe_then_flags(tmp_path):

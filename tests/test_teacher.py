@@ -92,7 +92,7 @@ def test_both_orders_swap_the_documents_and_are_averaged(smol_backend, tmp_path)
     expected = (forward.prob_a_forward + 1 - backward.prob_a_forward) / 2
     assert score.prob == pytest.approx(expected, abs=1e-5)
     diagnostics = pair_diagnostics([score])
-    assert set(diagnostics) >= {"share_answer_a", "order_agreement", "disagreement_with_pointwise"}
+    assert set(diagnostics) >= {"share_answer_a", "order_agreement", "disagreement_with_targets"}
 
 
 def test_instructions_inside_documents_cannot_change_parsing(smol_backend, tmp_path):

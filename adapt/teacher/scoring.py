@@ -191,14 +191,14 @@ def teacher_sorted(rows: list[dict], scores: np.ndarray) -> list[dict]:
 
 
 def pair_diagnostics(scores: list[PairScore]) -> dict[str, float]:
-    """Position bias and consistency of the A/B teacher, and its disagreement with the pointwise
-    order the pairs were sampled from (the first document is always the pointwise winner)."""
+    """Position bias and consistency of the A/B teacher, and its disagreement with the target
+    order the pairs were sampled from (the first document is always the target's winner)."""
     if not scores:
         return {}
     forward = np.array([s.prob_a_forward for s in scores])
     result = {
         "pairs": len(scores),
-        "disagreement_with_pointwise": float(np.mean([s.prob < 0.5 for s in scores])),
+        "disagreement_with_targets": float(np.mean([s.prob < 0.5 for s in scores])),
     }
     backward = [s.prob_a_backward for s in scores if s.prob_a_backward is not None]
     answers_a = list(forward > 0.5) + [b > 0.5 for b in backward]
