@@ -207,17 +207,27 @@ class DomainRunner:
 
 
 def _share_start(start: Path, run_dir: Path) -> None:
-    """Give an adapted run the start's checkpoint, index and evaluation (hard links, with their
-    stage records): every method of a domain starts from the same student, computed once."""
+    """Give an adapted run the start's checkpoint, index and evaluation (hard links or copies,
+    with their stage records): every method of a domain starts from the same student, computed
+    once."""
     if (run_dir / "iter-0").exists():
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / ".iter-0.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(start / "iter-0", tmp, copy_function=os.link)
+    shutil.copytree(start / "iter-0", tmp, copy_function=_link_or_copy)
     stages = {k: v for k, v in read_json(start / "stages.json").items() if k.startswith("iter-0/")}
     write_json(run_dir / "stages.json", stages)
     if (start / "timings.json").is_file():
         timings = read_json(start / "timings.json")
         write_json(run_dir / "timings.json", {k: v for k, v in timings.items() if "iter-0/" in k})
     os.replace(tmp, run_dir / "iter-0")
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link costs no space, but fails across file systems (EXDEV, a run folder on another
+    mount than the start's) or where links are refused: then a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

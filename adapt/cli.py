@@ -404,8 +404,8 @@ def score(
     Shards (`--shard I/N`, each with its own --cache) run anywhere; `adapt merge` unites their
     caches, and the unsharded command then scores nothing and writes every row."""
     from adapt.config import TeacherConfig
-    from adapt.data import read_corpus, read_queries
-    from adapt.io import read_jsonl, write_jsonl
+    from adapt.data import read_candidates, read_corpus, read_queries
+    from adapt.io import write_jsonl
     from adapt.pipeline import bar, make_progress
     from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
@@ -414,16 +414,13 @@ def score(
 
     _quiet_transformers()
     template = load_template(prompt, "pointwise")
-    docs = {d.id: d for d in read_corpus(corpus)}
-    query_map = {q.id: q for q in read_queries(queries)}
-    rows = read_jsonl(candidates)
+    corpus_docs, query_list = read_corpus(corpus), read_queries(queries)
+    rows = read_candidates(candidates, query_list, corpus_docs)
+    docs, query_map = {d.id: d for d in corpus_docs}, {q.id: q for q in query_list}
     if shard:
         from adapt.teacher.shard import in_shard
 
         rows = [r for r in rows if in_shard(r["query_id"], _shard(shard))]
-    unknown = [r["query_id"] for r in rows if r["query_id"] not in query_map]
-    if unknown:
-        raise AdaptError(f"{candidates}: query '{unknown[0]}' is not in {queries}")
     items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
     settings = TeacherConfig(
         model=teacher,

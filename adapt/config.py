@@ -107,10 +107,11 @@ class DistillConfig:
     warmup_ratio: float = 0.1
     seed: int = 0
     # Targets (adapt/distill/targets.py), per-query z-scores weighted: the teacher's
-    # (teacher_weight), BM25's (bm25_weight) and the student's own (the rest). 1.0 and 0.0
-    # distil the teacher alone.
+    # (teacher_weight), BM25's (bm25_weight), the start encoder's as a bi-encoder
+    # (biencoder_weight) and the student's own (the rest). 1, 0, 0 distil the teacher alone.
     teacher_weight: float = 1.0
     bm25_weight: float = 0.0
+    biencoder_weight: float = 0.0
     # Keep an A/B pair only when both orders agree, each at least this far from 0.5 (0: all).
     min_pair_confidence: float = 0.0
 
@@ -119,6 +120,7 @@ class DistillConfig:
 NEUTRAL: dict[str, Any] = {
     "distill.teacher_weight": 1.0,
     "distill.bm25_weight": 0.0,
+    "distill.biencoder_weight": 0.0,
     "data.ignore_identical_ids": False,
     "distill.min_pair_confidence": 0.0,
     "student.index": "auto",

@@ -5,9 +5,11 @@ plain TSV and text files people actually have. Every reader fails with an `Input
 the file, the line and what was expected.
 """
 
+import functools
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,16 +208,55 @@ def read_qrels(path: Path) -> Qrels:
     return qrels
 
 
-def check_qrels(path: Path, qrels: Qrels, queries: list[Query], docs: list[Document]) -> None:
-    """Qrels must name known queries and documents: a typo here silently zeroes a metric."""
-    doc_ids = {d.id for d in docs}
-    query_ids = {q.id for q in queries}
-    for qid, judged in qrels.items():
-        if qid not in query_ids:
-            raise InputError(path, f"query '{qid}' is not in the queries file")
-        unknown = sorted(set(judged) - doc_ids)
-        if unknown:
-            raise InputError(path, f"query '{qid}' judges unknown document '{unknown[0]}'")
+def check_qrels(path: Path, qrels: Qrels, queries: list[Query], docs: list[Document]) -> Qrels:
+    """The judgments of known queries and documents. Real collections carry leftovers (judged
+    queries or documents dropped from the release), so those are left out with a warning; qrels
+    with nothing judged left are refused: a typo there would silently zero every metric."""
+    doc_ids, query_ids = {d.id for d in docs}, {q.id for q in queries}
+    known = {qid: judged for qid, judged in qrels.items() if qid in query_ids}
+    kept = {qid: {d: g for d, g in judged.items() if d in doc_ids} for qid, judged in known.items()}
+    kept = {qid: judged for qid, judged in kept.items() if judged}
+    if not kept:
+        raise InputError(path, "judges no query of the queries file with a document of the corpus")
+    lost_queries = len(qrels) - len(known)
+    lost_docs = sum(map(len, known.values())) - sum(map(len, kept.values()))
+    if lost_queries or lost_docs:
+        _warn(f"{path}: {_left_out(lost_queries, lost_docs)}; they are left out")
+    return kept
+
+
+def _left_out(queries: int, judgments: int) -> str:
+    parts = [
+        f"{queries} judged queries are not in the queries file" if queries else "",
+        f"{judgments} judgments name documents not in the corpus" if judgments else "",
+    ]
+    return " and ".join(p for p in parts if p)
+
+
+@functools.cache
+def _warn(message: str) -> None:
+    """Once per message: `adapt bench` loads a domain's inputs for every method."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def read_candidates(path: Path, queries: list[Query], docs: list[Document]) -> list[dict]:
+    """Candidate rows ({query_id, hits: [[doc_id, score], ...]}) that name only known queries
+    and documents: a file made against another collection must say where, not end in a KeyError."""
+    query_ids, doc_ids = {q.id for q in queries}, {d.id for d in docs}
+    rows = []
+    for number, line in _lines(path):
+        try:
+            row = json.loads(line)
+            query_id, hit_ids = row["query_id"], [hit[0] for hit in row["hits"]]
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+            expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
+            raise InputError(path, expected, number) from None
+        if query_id not in query_ids:
+            raise InputError(path, f"query '{query_id}' is not in the queries file", number)
+        if missing := [d for d in hit_ids if d not in doc_ids]:
+            raise InputError(path, f"document '{missing[0]}' is not in the corpus", number)
+        rows.append(row)
+    return rows
 
 
 def _score(text: str | float, path: Path, line: int) -> float:

@@ -6,7 +6,7 @@ Layout of a run directory:
     config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
     baselines/{bm25, biencoder}.json       what the user has without adapt (with qrels)
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
-    iter-N/{index.pt | plaid/ | dense/, eval.json}  index (by kind) and metrics of iteration N
+    iter-N/{index.pt | plaid/ | faiss/, eval.json}  index (by kind) and metrics of iteration N
     iter-N/{candidates, pointwise, targets, pairs}.jsonl, train-log.jsonl, checkpoint  (N >= 1)
     report.json, report.md
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import (
@@ -45,13 +44,13 @@ from adapt.distill.train import load_examples, train, train_seed
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
-from adapt.report import NOISE_TAU
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
 from adapt.retriever.index import Ranking
 from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
+from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
 from adapt.teacher.backends import check_teacher
 from adapt.teacher.scoring import teacher_sorted
 from adapt.teacher.shard import in_shard
@@ -111,12 +110,13 @@ def load_inputs(config: Config) -> Inputs:
         queries = [q for i, q in enumerate(queries) if i in keep]
     inputs = Inputs(docs, queries)
     if data.qrels:
-        qrels = read_qrels(Path(data.qrels))
         source = Path(data.eval_queries or data.queries)
+        # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
+        qrels = check_qrels(
+            Path(data.qrels), read_qrels(Path(data.qrels)), read_queries(source), docs
+        )
         pool = read_queries(source, data.eval_split)
         inputs.eval_queries = [q for q in pool if q.id in qrels]
-        # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
-        check_qrels(Path(data.qrels), qrels, read_queries(source), docs)
         if not inputs.eval_queries:
             raise InputError(data.qrels, f"judges none of the evaluation queries ({source})")
         # Only the evaluated queries' judgments: the other half must not count as misses.
@@ -186,24 +186,6 @@ def make_scorer(t: TeacherConfig, cache: Path, console: Console):
         if pairwise is not None:
             pairwise = dataclasses.replace(pairwise, max_document_tokens=t.max_document_tokens)
     return TeacherScorer(backend, ScoreCache(cache), pointwise, pairwise, t.both_orders)
-
-
-def agreement_with_student(candidates: list[dict], pointwise: list[dict]) -> dict:
-    """Label-free check of the teacher: mean Kendall tau between its scores and the student's
-    over each query's candidates. A teacher that knows the domain agrees with a decent student
-    more than chance; tau near 0 means its scores look like noise to everything we can see."""
-    from scipy.stats import kendalltau
-
-    scored = {r["query_id"]: dict(zip(r["docs"], r["scores"])) for r in pointwise}
-    taus = []
-    for row in candidates:
-        teacher = scored[row["query_id"]]
-        student = [score for _, score in row["hits"]]
-        if len(student) > 1:
-            tau = kendalltau(student, [teacher[d] for d, _ in row["hits"]]).statistic
-            if tau == tau:  # NaN when either side is constant
-                taus.append(float(tau))
-    return {"queries": len(taus), "teacher_student_tau": float(np.mean(taus)) if taus else None}
 
 
 class ShardDone(Exception):
@@ -441,7 +423,17 @@ class Pipeline:
         configured (adapt/distill/targets.py), each query's candidates in target order."""
         out = self.path / f"iter-{iteration}" / "targets.jsonl"
         d = self.config.distill
-        fp = self._fp("targets", upstream, teacher=d.teacher_weight, bm25=d.bm25_weight)
+        fp = self._fp(
+            "targets",
+            upstream,
+            teacher=d.teacher_weight,
+            bm25=d.bm25_weight,
+            biencoder=[
+                d.biencoder_weight,
+                self.config.student.model,
+                self.config.student.doc_maxlen,
+            ],
+        )
         if self.run.done(out, fp):
             return fp
         start = time.time()
@@ -457,13 +449,21 @@ class Pipeline:
 
     def _target_rows(self, pointwise: list[dict], candidates: list[dict]) -> list[dict]:
         d = self.config.distill
-        bm25 = None
+        wanted = {r["query_id"]: r["docs"] for r in pointwise}
+        bm25 = biencoder = None
         if d.bm25_weight > 0:
             from adapt.retriever.bm25 import bm25_scores
 
-            wanted = {r["query_id"]: r["docs"] for r in pointwise}
             bm25 = bm25_scores(self.inputs.docs, self.inputs.query_by_id, wanted)
-        return build_targets(pointwise, candidates, Weights(d.teacher_weight, d.bm25_weight), bm25)
+        if d.biencoder_weight > 0:
+            from adapt.retriever.dense import biencoder_scores
+
+            s = self.config.student
+            biencoder = biencoder_scores(
+                s.model, s.doc_maxlen, self.inputs.query_by_id, self.inputs.doc_by_id, wanted
+            )
+        weights = Weights(d.teacher_weight, d.bm25_weight, d.biencoder_weight)
+        return build_targets(pointwise, candidates, weights, bm25, biencoder)
 
     def pairs(self, iteration: int, upstream: str) -> str:
         """pairs.jsonl: each query's KD group and pair targets (adapt/distill/pairs.py)."""

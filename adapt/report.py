@@ -7,8 +7,8 @@ from pathlib import Path
 from adapt.config import Config
 from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
+from adapt.teacher.agreement import NOISE_TAU
 
-NOISE_TAU = 0.05  # below this teacher-student agreement the teacher looks like noise
 SIGNIFICANT = 0.05  # paired t-test level at which reports call a difference real
 
 
@@ -160,11 +160,16 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
 def targets_text(distill: dict) -> str:
     """What the KD target is: the teacher's z-scores, or their fusion with the student's and
     BM25's (adapt/distill/targets.py)."""
-    w_t, w_b = distill.get("teacher_weight", 1.0), distill.get("bm25_weight", 0.0)
-    if w_t >= 1.0:
+    weights = {
+        "teacher": distill.get("teacher_weight", 1.0),
+        "BM25": distill.get("bm25_weight", 0.0),
+        "bi-encoder": distill.get("biencoder_weight", 0.0),
+    }
+    if weights["teacher"] >= 1.0:
         return "the teacher's scores (z-scored per query)"
-    parts = [f"{w_t:g} x teacher", *([f"{w_b:g} x BM25"] if w_b else [])]
-    return " + ".join([*parts, f"{1 - w_t - w_b:.2g} x student"]) + " (z-scored per query)"
+    weights["student"] = 1 - sum(weights.values())
+    parts = [f"{w:.2g} x {name}" for name, w in weights.items() if w > 1e-9]
+    return " + ".join(parts) + " (z-scored per query)"
 
 
 def _finished(summary: dict) -> bool:

@@ -1,11 +1,13 @@
 """`adapt bench` end to end on tiny real models: every method, one report, resume, bad recipes."""
 
+import errno
 import json
+import os
 
 import pytest
 from rich.console import Console
 
-from adapt.bench import load_bench, run_bench
+from adapt.bench import _share_start, load_bench, run_bench
 from adapt.errors import InputError
 from adapt.io import read_json
 
@@ -154,3 +156,20 @@ def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tin
     assert read_json(out / "lr" / timings) == read_json(first / "tiny" / timings)
     rows = {r["method"]: r for r in summary["domains"]["lr"]["rows"]}
     assert rows["start"]["wall_s"] > 0 and set(rows) == {"start", "pairdistill@1"}
+
+
+def test_a_shared_start_is_copied_where_hard_links_fail(tmp_path, monkeypatch):
+    """Across file systems os.link fails with EXDEV: the run still gets the start's files."""
+    start = tmp_path / "start"
+    (start / "iter-0" / "checkpoint").mkdir(parents=True)
+    (start / "iter-0" / "checkpoint" / "model.bin").write_bytes(b"weights")
+    (start / "stages.json").write_text('{"iter-0/checkpoint": "fp", "iter-1/index.pt": "other"}')
+
+    def cross_device(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", source)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    _share_start(start, tmp_path / "run")
+    copied = tmp_path / "run" / "iter-0" / "checkpoint" / "model.bin"
+    assert copied.read_bytes() == b"weights"
+    assert read_json(tmp_path / "run" / "stages.json") == {"iter-0/checkpoint": "fp"}

@@ -1,6 +1,7 @@
 """The command line as a user runs it: one-line errors with exit code 2, and the stage commands."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -234,6 +235,26 @@ def test_truncated_gguf_teacher(tiny_beir, tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    ("second_row", "expected"),
+    [
+        ('{"query_id": "q2", "hits": [["d2", 1.0], ["gone", 0.5]]}', ":2: document 'gone' is not"),
+        ('{"query_id": "q9", "hits": [["d2", 1.0]]}', ":2: query 'q9' is not in the queries"),
+    ],
+)
+def test_score_names_the_candidates_line_with_an_unknown_id(
+    tiny_beir, tmp_path, second_row, expected
+):
+    candidates = tmp_path / "c.jsonl"
+    candidates.write_text('{"query_id": "q1", "hits": [["d1", 1.0]]}\n' + second_row + "\n")
+    result = adapt(
+        *("score", "--candidates", str(candidates), "--corpus", str(tiny_beir)),
+        *("--queries", str(tiny_beir), "--out", str(tmp_path / "o.jsonl")),
+        *("--teacher", "smollm2-135m", "--cache", str(tmp_path / "c.sqlite")),
+    )
+    _one_line_error(result, f"{candidates}{expected}")
+
+
 def test_query_split_needs_a_beir_folder(tmp_path):
     (tmp_path / "q.txt").write_text("a query\n")
     (tmp_path / "c.tsv").write_text("d1\ttext\nd2\tmore text\n")
@@ -268,13 +289,15 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
         "--dim",
         "16",
         "--top-k",
-        "4",
+        "8",  # the whole corpus: each query's one relevant passage is a candidate
         "--sample",
-        "3",
+        "1",
         "--pairs-per-query",
         "2",
         "--max-document-tokens",
         "24",
+        "--dtype",
+        "float32",  # bf16 scores could tie, and a tie is half a rank in AUC
         "--out",
         str(out),
         "--cache",
@@ -283,10 +306,13 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["results"]
     pointwise, pairwise = rows
-    assert pointwise["template"] == "query-likelihood" and 0.0 <= pointwise["ndcg@10_reranked"] <= 1
-    assert pointwise["auc_queries"] > 0
-    assert 0.0 <= pointwise["auc"] <= 1 and 0.0 <= pointwise["auc_student"] <= 1
-    assert pairwise["template"] == "ab" and pairwise["pairs"] > 0
+    assert pointwise["template"] == "query-likelihood" and pointwise["auc_queries"] == 1
+    # One relevant passage among 8 at rank r: AUC (8 - r) / 7 and nDCG@10 1 / log2(r + 1), from
+    # separate code (pair counts, pytrec_eval), for the teacher's order and the student's.
+    for auc, ndcg in [("auc", "ndcg@10_reranked"), ("auc_student", "ndcg@10_student")]:
+        rank = 8 - 7 * pointwise[auc]
+        assert pointwise[ndcg] == pytest.approx(1 / math.log2(rank + 1)), (auc, rank)
+    assert pairwise["template"] == "ab" and pairwise["pairs"] == 2  # 1 relevant x 7 others, cut
     assert 0.0 <= pairwise["share_answer_a"] <= 1.0
     assert pointwise["max_document_tokens"] == pairwise["max_document_tokens"] == 24
     # Piped, the table keeps every digit of the JSON's numbers.

@@ -81,12 +81,38 @@ def test_qrels_with_non_integer_grade(tmp_path):
         read_qrels(path)
 
 
-def test_qrels_naming_unknown_document_is_refused(tiny_beir):
-    qrels = {"q1": {"nope": 1}}
-    with pytest.raises(InputError, match="unknown document 'nope'"):
+def test_qrels_leftovers_are_left_out_with_one_warning(tiny_beir, capsys):
+    qrels = {"q1": {"d1": 1, "gone": 1}, "q2": {"gone": 2}, "q9": {"d1": 1}, "q8": {"d2": 1}}
+    path = tiny_beir / "qrels/leftovers.tsv"
+    kept = check_qrels(path, qrels, read_queries(tiny_beir), read_corpus(tiny_beir))
+    assert kept == {"q1": {"d1": 1}}
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert warning == [
+        f"warning: {path}: 2 judged queries are not in the queries file and 2 judgments name "
+        "documents not in the corpus; they are left out"
+    ]
+
+
+def test_qrels_judging_nothing_known_are_refused(tiny_beir):
+    qrels = {"q1": {"nope": 1}, "q9": {"d1": 1}}
+    with pytest.raises(InputError, match="judges no query of the queries file with a document"):
         check_qrels(
             tiny_beir / "qrels/test.tsv", qrels, read_queries(tiny_beir), read_corpus(tiny_beir)
         )
+
+
+def test_evaluation_uses_only_the_known_judgments(tiny_beir):
+    from adapt.config import load_config
+    from adapt.pipeline import load_inputs
+
+    qrels = tiny_beir / "qrels/test.tsv"
+    qrels.write_text(qrels.read_text() + "q1\tgone\t1\nq9\td1\t1\n")
+    config = load_config(
+        None,
+        {"data.corpus": str(tiny_beir), "data.queries": str(tiny_beir), "data.qrels": str(qrels)},
+    )
+    inputs = load_inputs(config)
+    assert inputs.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d4": 1}, "q4": {"d5": 1}}
 
 
 def test_halves_adapt_on_one_and_evaluate_on_the_other(tiny_beir):

@@ -48,7 +48,7 @@ def test_a_run_adapts_a_dense_student(tiny_beir, tiny_bert, tmp_path):
     config.iterations, config.student.kind = 1, "dense"
     summary = pipeline.run(config, tmp_path / "run", Console(quiet=True))
     run = tmp_path / "run"
-    for name in ["iter-0/dense/index.faiss", "iter-1/checkpoint/modules.json", "iter-1/dense"]:
+    for name in ["iter-0/faiss/index.faiss", "iter-1/checkpoint/modules.json", "iter-1/faiss"]:
         assert (run / name).exists(), name
     before = DenseEncoder.load(str(run / "iter-0/checkpoint"))
     after = DenseEncoder.load(str(run / "iter-1/checkpoint"))

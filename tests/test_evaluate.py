@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
 
 
@@ -68,8 +70,10 @@ def test_ignore_identical_ids_drops_the_query_itself_before_the_cut():
 def test_paired_test_counts_wins_and_losses():
     result = paired_test({"a": 0.1, "b": 0.5, "c": 0.2}, {"a": 0.3, "b": 0.4, "c": 0.6})
     assert (result["wins"], result["losses"]) == (2, 1)
-    assert 0.0 <= result["p_value"] <= 1.0
-    assert describe_test(result).startswith("+16.7 (p=0.")
+    # Differences 0.2, -0.1, 0.4: t^2 = mean^2 / (var / 3) = (1/36) / (19/900) = 25/19 with 2
+    # degrees of freedom, where the two-sided p is exactly 1 - t / sqrt(2 + t^2) = 1 - 5/sqrt(63).
+    assert result["p_value"] == pytest.approx(1 - 5 / math.sqrt(63), rel=1e-9)
+    assert describe_test(result) == "+16.7 (p=0.370, 2/1)"
 
 
 def test_a_tiny_p_value_is_not_printed_as_zero():

@@ -8,6 +8,7 @@ from rich.console import Console
 from adapt import pipeline
 from adapt.config import load_config
 from adapt.errors import AdaptError
+from adapt.teacher.agreement import agreement_with_student
 
 
 def _config(tiny_beir, tiny_bert, **distill):
@@ -180,9 +181,9 @@ def test_agreement_is_kendalls_tau_between_teacher_and_student_per_query():
         {"query_id": "reversed", "docs": ["c", "b", "a"], "scores": [9.0, 5.0, 1.0]},
         {"query_id": "flat", "docs": ["a", "b"], "scores": [1.0, 1.0]},  # no order: left out
     ]
-    found = pipeline.agreement_with_student(candidates, pointwise)
+    found = agreement_with_student(candidates, pointwise)
     assert found == {"queries": 2, "teacher_student_tau": 0.0}  # mean of 1 and -1
-    found = pipeline.agreement_with_student(candidates[:1], pointwise[:1])
+    found = agreement_with_student(candidates[:1], pointwise[:1])
     assert found == {"queries": 1, "teacher_student_tau": 1.0}
 
 

@@ -41,6 +41,22 @@ def test_bm25_joins_the_target_with_its_weight():
     assert _by_doc(row) == pytest.approx({"a": 0.5 * Z - 0.5 * Z, "b": 0.5 * Z, "c": -0.5 * Z})
 
 
+def test_the_biencoder_joins_the_target_with_its_weight():
+    biencoder = {"q": {"a": 0.1, "b": 0.3, "c": 0.2}}  # z: b Z, c 0, a -Z
+    weights = Weights(teacher=0.25, bm25=0.25, biencoder=0.25)  # student 0.25: c Z, a 0, b -Z
+    row = build_targets(POINTWISE, CANDIDATES, weights, BM25, biencoder)[0]
+    expected = {"a": 0.25 * (Z - Z - Z), "b": 0.25 * (Z + Z - Z), "c": 0.25 * (-Z + Z)}
+    assert _by_doc(row) == pytest.approx(expected)
+
+
+def test_the_report_names_every_weighted_signal():
+    from adapt.report import targets_text
+
+    assert targets_text({"teacher_weight": 1.0}) == "the teacher's scores (z-scored per query)"
+    text = targets_text({"teacher_weight": 0.5, "bm25_weight": 0.3, "biencoder_weight": 0.0})
+    assert text == "0.5 x teacher + 0.3 x BM25 + 0.2 x student (z-scored per query)"
+
+
 def test_weights_that_do_not_add_up_are_refused():
     with pytest.raises(AdaptError, match="sum at most 1"):
         Weights(teacher=0.8, bm25=0.4)

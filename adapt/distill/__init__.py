@@ -14,4 +14,4 @@ def check_distill(d: DistillConfig) -> None:
     for name in ("batch_size", "lr", "temperature"):
         if getattr(d, name) <= 0:
             raise AdaptError(f"distill.{name} = {getattr(d, name)}: it must be positive")
-    Weights(d.teacher_weight, d.bm25_weight)
+    Weights(d.teacher_weight, d.bm25_weight, d.biencoder_weight)

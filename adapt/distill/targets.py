@@ -1,16 +1,18 @@
 """The targets stage: what the student is pulled toward, per query and document id, on disk.
 
-A target is a weighted sum of per-query z-scores of up to three signals over the student's
-candidates: the teacher's pointwise scores, the student's own retrieval scores, and BM25's.
+A target is a weighted sum of per-query z-scores of up to four signals over the student's
+candidates: the teacher's pointwise scores, the student's own retrieval scores, BM25's, and the
+start encoder's as it ships (a bi-encoder: mean pooling, cosine).
 
-    target = w_teacher * z(teacher) + w_bm25 * z(bm25) + (1 - w_teacher - w_bm25) * z(student)
+    target = w_t z(teacher) + w_b z(bm25) + w_e z(bi-encoder) + (1 - w_t - w_b - w_e) z(student)
 
 One normalisation rule for every target, plain (w_teacher = 1) or fused: each signal is z-scored
 per query, so `distill.temperature` alone sets how sharp the KD softmax is. (Raw teacher scores
 would make sharpness depend on the prompt: query likelihood spreads about 0.5 nats over a top-8,
 Yes/No log-odds several.) A weak teacher's scores are noise around the student's order; fusing
-keeps the student's order where the teacher has no opinion, and BM25 adds the lexical evidence a
-start without domain training lacks (docs/benchmarks.md).
+keeps the student's order where the teacher has no opinion; BM25 adds the lexical evidence a
+start without domain training lacks, and the bi-encoder what its encoder already knows when it
+ranks better pooled than token by token (the demo, docs/benchmarks.md). All are label-free.
 """
 
 import statistics
@@ -23,17 +25,20 @@ from adapt.errors import AdaptError
 class Weights:
     teacher: float = 1.0
     bm25: float = 0.0
+    biencoder: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.teacher <= 1 and 0 <= self.bm25 <= 1 and self.teacher + self.bm25 <= 1):
+        parts = (self.teacher, self.bm25, self.biencoder)
+        if not (all(0 <= w <= 1 for w in parts) and sum(parts) <= 1 + 1e-9):
             raise AdaptError(
-                f"distill.teacher_weight {self.teacher} and distill.bm25_weight {self.bm25}: "
-                "each must lie in [0, 1] and their sum at most 1 (the student gets the rest)"
+                f"distill.teacher_weight {self.teacher}, bm25_weight {self.bm25} and "
+                f"biencoder_weight {self.biencoder}: each must lie in [0, 1] and their sum at "
+                "most 1 (the student gets the rest)"
             )
 
     @property
     def student(self) -> float:
-        return max(0.0, 1.0 - self.teacher - self.bm25)
+        return max(0.0, 1.0 - self.teacher - self.bm25 - self.biencoder)
 
 
 def zscores(values: list[float]) -> list[float]:
@@ -52,20 +57,22 @@ def build_targets(
     candidates: list[dict],
     weights: Weights,
     bm25: dict[str, dict[str, float]] | None = None,
+    biencoder: dict[str, dict[str, float]] | None = None,
 ) -> list[dict]:
     """`targets.jsonl` rows {query_id, docs, scores}, best first by the weighted z-sum.
 
     `pointwise` rows are the teacher's ({query_id, docs, scores}), `candidates` the student's
-    ({query_id, hits: [[doc_id, score], ...]}), `bm25` query id -> doc id -> BM25 score (needed
-    when weights.bm25 > 0). Every lookup is by id, so row order does not matter.
+    ({query_id, hits: [[doc_id, score], ...]}), `bm25` and `biencoder` query id -> doc id ->
+    score (needed when their weight is > 0). Every lookup is by id, so row order does not
+    matter.
 
     >>> rows = [{"query_id": "q", "docs": ["a", "b", "c"], "scores": [3.0, 2.0, 1.0]}]
     >>> hits = [{"query_id": "q", "hits": [["c", 9.0], ["b", 8.0], ["a", 1.0]]}]
     >>> build_targets(rows, hits, Weights(teacher=0.5))[0]["docs"]
     ['b', 'a', 'c']
     """
-    if weights.bm25 > 0 and bm25 is None:
-        raise ValueError("BM25 scores are needed for a target with a BM25 weight")
+    if (weights.bm25 > 0 and bm25 is None) or (weights.biencoder > 0 and biencoder is None):
+        raise ValueError("a weighted signal's scores are missing")
     student = {r["query_id"]: dict((d, s) for d, s, *_ in r["hits"]) for r in candidates}
     rows = []
     for row in pointwise:
@@ -75,6 +82,8 @@ def build_targets(
             signals.append((weights.student, [student[qid][d] for d in docs]))
         if weights.bm25 > 0:
             signals.append((weights.bm25, [bm25[qid].get(d, 0.0) for d in docs]))
+        if weights.biencoder > 0:
+            signals.append((weights.biencoder, [biencoder[qid][d] for d in docs]))
         total = [0.0] * len(docs)
         for weight, values in signals:
             total = [t + weight * z for t, z in zip(total, zscores(values))]

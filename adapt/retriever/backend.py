@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 PLAID_ABOVE = 100_000
-KINDS = ("auto", "exact", "plaid")
-FILENAMES = {"exact": "index.pt", "plaid": "plaid", "faiss": "dense"}
+INDEX_KINDS = ("auto", "exact", "plaid")
+FILENAMES = {"exact": "index.pt", "plaid": "plaid", "faiss": "faiss"}
 
 Index = ExactIndex | PlaidIndex | DenseIndex
 
@@ -31,8 +31,8 @@ def choose(kind: str, n_docs: int, student: str = "colbert", markers: bool = Tru
     """Resolve "auto" by student kind, corpus size and whether the student uses colbert-ai's
     markers (PLAID encodes documents through colbert-ai, which always adds them); refuse PLAID
     when colbert-ai is missing."""
-    if kind not in KINDS:
-        raise AdaptError(f"unknown index kind '{kind}': choose one of {', '.join(KINDS)}")
+    if kind not in INDEX_KINDS:
+        raise AdaptError(f"unknown index kind '{kind}': choose one of {', '.join(INDEX_KINDS)}")
     if student == "dense":
         if kind == "plaid":
             raise AdaptError("PLAID indexes multi-vector students; a dense student uses faiss")

@@ -103,6 +103,35 @@ class DenseEncoder(nn.Module):
         write_json(path / METADATA, {"maxlen": self.maxlen, **(extra_metadata or {})})
 
 
+@torch.no_grad()
+def biencoder_scores(
+    model: str,
+    maxlen: int,
+    queries: dict[str, Query],
+    docs: dict[str, Document],
+    wanted: dict[str, list[str]],
+    batch_size: int = 32,
+) -> dict[str, dict[str, float]]:
+    """Cosine scores of `model` used as it ships (mean pooling) for chosen candidates: query id
+    -> doc id -> score, for `wanted` query id -> doc ids (a distillation target's signal)."""
+    from adapt.device import resolve
+
+    encoder = DenseEncoder.load(model, maxlen).to(resolve("auto"))
+    ids = sorted({d for group in wanted.values() for d in group}, key=lambda d: len(docs[d].text))
+    vectors: dict[str, torch.Tensor] = {}
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        for doc_id, vector in zip(chunk, encoder.encode([docs[d].full_text for d in chunk])):
+            vectors[doc_id] = vector
+    qids = list(wanted)
+    found: dict[str, dict[str, float]] = {}
+    for start in range(0, len(qids), batch_size):
+        chunk = qids[start : start + batch_size]
+        for qid, vector in zip(chunk, encoder.encode([queries[q].text for q in chunk])):
+            found[qid] = {d: float(vector @ vectors[d]) for d in wanted[qid]}
+    return found
+
+
 def _faiss():
     try:
         import faiss

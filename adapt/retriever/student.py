@@ -7,14 +7,14 @@ from adapt.errors import AdaptError
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.dense import DenseEncoder
 
-KINDS = ("colbert", "dense")
+STUDENT_KINDS = ("colbert", "dense")
 Student = ColBERT | DenseEncoder
 SWITCHES = {"auto": None, "on": True, "off": False}
 
 
 def check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise AdaptError(f"unknown student kind '{kind}': choose one of {', '.join(KINDS)}")
+    if kind not in STUDENT_KINDS:
+        raise AdaptError(f"unknown student kind '{kind}': choose one of {', '.join(STUDENT_KINDS)}")
 
 
 def check_student(s: StudentConfig) -> None:
