@@ -36,7 +36,7 @@ from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
 from adapt.pipeline import Inputs, Pipeline, bar, load_inputs, make_progress, make_scorer
-from adapt.teacher.scoring import teacher_sorted
+from adapt.teacher.scoring import score_candidates
 
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
 LABELS = {
@@ -176,14 +176,14 @@ class DomainRunner:
         k = self.config.distill.top_k
         docs = self.inputs.doc_by_id
         rows = [{"query_id": q.id, "hits": hits[q.id][:k]} for q in queries]
-        items = [(q, docs[d]) for q, row in zip(queries, rows) for d, _ in row["hits"]]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
         with make_progress(self.console) as progress:
-            scores = scorer.score_pointwise(items, bar(progress, "teacher: reranking", len(items)))
+            advance = bar(progress, "teacher: reranking", sum(len(r["hits"]) for r in rows))
+            records = score_candidates(scorer, rows, {q.id: q for q in queries}, docs, advance)
         ranking = {
             r["query_id"]: list(zip(r["docs"], r["scores"]))
             + [tuple(h) for h in hits[r["query_id"]][k:]]
-            for r in teacher_sorted(rows, scores)
+            for r in records
         }
         return ranking, {"queries": len(queries), "top_k": k, "computed": scorer.computed}
 

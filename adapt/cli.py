@@ -409,7 +409,7 @@ def score(
     from adapt.pipeline import bar, make_progress
     from adapt.teacher.backends import load_backend
     from adapt.teacher.cache import ScoreCache
-    from adapt.teacher.scoring import TeacherScorer, teacher_sorted
+    from adapt.teacher.scoring import TeacherScorer, score_candidates
     from adapt.teacher.templates import load_template
 
     _quiet_transformers()
@@ -421,7 +421,6 @@ def score(
         from adapt.teacher.shard import in_shard
 
         rows = [r for r in rows if in_shard(r["query_id"], _shard(shard))]
-    items = [(query_map[r["query_id"]], docs[d]) for r in rows for d, *_ in r["hits"]]
     settings = TeacherConfig(
         model=teacher,
         engine=engine,
@@ -434,12 +433,12 @@ def score(
         ScoreCache(cache),
         template,
     )
+    total = sum(len(r["hits"]) for r in rows)
     with make_progress(console) as progress:
-        scores = scorer.score_pointwise(items, bar(progress, "teacher: pointwise", len(items)))
-    out_rows = teacher_sorted(rows, scores)
-    write_jsonl(out, out_rows)
+        advance = bar(progress, "teacher: pointwise", total)
+        write_jsonl(out, score_candidates(scorer, rows, query_map, docs, advance))
     console.print(
-        f"scored {len(items)} pairs into {out}: {scorer.computed} new, "
+        f"scored {total} pairs into {out}: {scorer.computed} new, "
         f"{scorer.reused} from the cache {cache}"
     )
 
@@ -550,7 +549,9 @@ def teacher_eval(
     sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
     top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
     student: Annotated[str, Opt()] = "minilm",
-    dim: Annotated[int, Opt(help="head width, when the student is a plain encoder")] = 128,
+    dim: Annotated[
+        int, Opt(help="head width, when the student is a plain encoder (0: the encoder's)")
+    ] = StudentConfig.dim,
     pairs_per_query: Annotated[int, Opt(help="(relevant, other) pairs per query")] = 4,
     max_document_tokens: Annotated[
         int,
@@ -593,9 +594,11 @@ def teacher_eval(
     queries = sorted(
         random.Random(seed).sample(judged, min(sample, len(judged))), key=lambda q: q.id
     )
-    model, _ = start_student(StudentConfig(model=student, dim=dim), docs, console)
+    # The start `adapt run` builds from these settings, indexed as its evaluation indexes.
+    s = StudentConfig(model=student, dim=dim)
+    model, _ = start_student(s, docs, console)
     with make_progress(console) as progress:
-        index = ExactIndex.build(model, docs, 300, progress=progress)
+        index = ExactIndex.build(model, docs, s.eval_doc_maxlen, s.encode_batch_size, progress)
     ranking = index.search(model, queries, top_k)
     by_id = {d.id: d for d in docs}
     rows = []

@@ -52,7 +52,7 @@ from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
 from adapt.teacher.backends import check_teacher
-from adapt.teacher.scoring import teacher_sorted
+from adapt.teacher.scoring import score_candidates
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
@@ -389,14 +389,15 @@ class Pipeline:
         rows = read_jsonl(self.path / f"iter-{iteration}" / "candidates.jsonl")
         if self.shard:
             self._score_shard(iteration, rows)
-        queries = self.inputs.query_by_id
-        docs = self.inputs.doc_by_id
-        items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
+        total = sum(len(r["hits"]) for r in rows)
         with make_progress(self.console) as progress:
-            scores = self.scorer().score_pointwise(
-                items, bar(progress, "teacher: pointwise", len(items))
+            records = score_candidates(
+                self.scorer(),
+                rows,
+                self.inputs.query_by_id,
+                self.inputs.doc_by_id,
+                bar(progress, "teacher: pointwise", total),
             )
-        records = teacher_sorted(rows, scores)
         self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pointwise", start)
@@ -510,13 +511,13 @@ class Pipeline:
         finds every prompt in the cache."""
         queries, docs = self.inputs.query_by_id, self.inputs.doc_by_id
         rows = [r for r in rows if in_shard(r["query_id"], self.shard)]
-        items = [(queries[r["query_id"]], docs[d]) for r in rows for d, _ in r["hits"]]
         scorer = self.scorer()
         with make_progress(self.console) as progress:
-            advance = bar(progress, "teacher: pointwise (shard)", len(items))
-            scores = scorer.score_pointwise(items, advance)
+            total = sum(len(r["hits"]) for r in rows)
+            advance = bar(progress, "teacher: pointwise (shard)", total)
+            records = score_candidates(scorer, rows, queries, docs, advance)
             if self.config.teacher.pairwise_prompt != FROM_POINTWISE:
-                targets = self._target_rows(teacher_sorted(rows, scores), rows)
+                targets = self._target_rows(records, rows)
                 sampled = pairs.sample(targets, self.config.distill, iteration)
                 items = pairs.prompts(sampled, queries, docs)
                 total = scorer.pair_prompts(len(items))

@@ -172,6 +172,20 @@ class TeacherScorer:
         return results
 
 
+def score_candidates(
+    scorer: "TeacherScorer",
+    rows: list[dict],
+    queries: dict[str, Query],
+    docs: dict[str, Document],
+    progress: Progress | None = None,
+) -> list[dict]:
+    """The pointwise stage: candidate rows ({query_id, hits}) scored by the teacher through the
+    cache and re-sorted best first, as `pointwise.jsonl` records. `adapt run`, its shard runs,
+    `adapt score` and the bench's teacher reranking all call this."""
+    items = [(queries[r["query_id"]], docs[hit[0]]) for r in rows for hit in r["hits"]]
+    return teacher_sorted(rows, scorer.score_pointwise(items, progress))
+
+
 def teacher_sorted(rows: list[dict], scores: np.ndarray) -> list[dict]:
     """Candidate rows ({query_id, hits: [[doc_id, ...], ...]}) with the flat `scores` of their
     hits, re-sorted best first by the teacher: the `pointwise.jsonl` record."""
