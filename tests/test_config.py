@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from adapt.config import load_config
+from adapt.config import NEUTRAL, load_config
 from adapt.errors import InputError
 
 
@@ -74,8 +74,12 @@ def test_settings_at_their_neutral_values_keep_older_fingerprints():
     from adapt.config import Config
 
     config = Config()
+    for key, value in NEUTRAL.items():  # a config with every new setting at its neutral value
+        section, name = key.split(".")
+        setattr(getattr(config, section), name, value)
     older = config.to_dict()["distill"]
     del older["teacher_weight"], older["min_pair_confidence"], older["bm25_weight"]
+    del older["biencoder_weight"]
     blob = json.dumps({"distill": older}, sort_keys=True).encode()
     assert config.fingerprint("distill") == hashlib.sha256(blob).hexdigest()[:16]
     config.distill.teacher_weight = 0.5
@@ -90,6 +94,7 @@ def test_a_run_from_before_a_setting_existed_opens_without_force(tmp_path):
     from adapt.rundir import RunDir
 
     config = Config()
+    config.distill.teacher_weight = NEUTRAL["distill.teacher_weight"]
     older = config.to_dict()
     del older["student"]["kind"], older["distill"]["teacher_weight"]
     write_json(tmp_path / "config.json", older)

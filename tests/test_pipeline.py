@@ -124,7 +124,14 @@ def test_label_free_teacher_check_is_reported_and_can_refuse(tiny_beir, tiny_ber
 
 
 def test_fused_targets_at_weight_zero_follow_the_student(tiny_beir, tiny_bert, tmp_path):
-    config = _config(tiny_beir, tiny_bert, teacher_weight=0.0, min_pair_confidence=0.3)
+    config = _config(
+        tiny_beir,
+        tiny_bert,
+        teacher_weight=0.0,
+        bm25_weight=0.0,
+        biencoder_weight=0.0,
+        min_pair_confidence=0.3,
+    )
     config.iterations = 1
     pipeline.run(config, tmp_path / "run", Console(quiet=True))
     stored = (tmp_path / "run/iter-1/targets.jsonl").open()
