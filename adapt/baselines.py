@@ -48,22 +48,17 @@ def fingerprint(
 
 
 def retrieve(
-    name: str, config: Config, docs: list[Document], queries: list[Query], console: Console
+    name: str, config: Config, docs: list[Document], queries: list[Query]
 ) -> tuple[Ranking, dict]:
     """The baseline's top-`search_k` per query, and the settings it used."""
     if name == "bm25":
         from adapt.retriever.bm25 import bm25_search
 
         return bm25_search(docs, queries, config.search_k)
-    from adapt.device import resolve
-    from adapt.pipeline import make_progress
-    from adapt.retriever.dense import DenseEncoder, DenseIndex
+    from adapt.retriever.dense import exact_search
 
     s = config.student
-    model = DenseEncoder.load(s.model, s.eval_doc_maxlen).to(resolve(s.device, "student.device"))
-    with make_progress(console) as progress:
-        index = DenseIndex.build(model, docs, s.eval_doc_maxlen, s.encode_batch_size, progress)
-        ranking = index.search(model, queries, config.search_k, progress=progress)
+    ranking = exact_search(s.model, s.eval_doc_maxlen, docs, queries, config.search_k)
     return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
 
 
@@ -82,7 +77,7 @@ def evaluate(
         return stored
     console.print(f"baseline: {LABELS[name]}")
     start = time.time()
-    ranking, settings = retrieve(name, config, docs, queries, console)
+    ranking, settings = retrieve(name, config, docs, queries)
     values = per_query(qrels, ranking, ignore_identical_ids=config.data.ignore_identical_ids)
     result = {
         "fingerprint": fp,

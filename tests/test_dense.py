@@ -87,3 +87,17 @@ def test_plaid_is_refused_for_a_dense_student():
     assert backend.choose("auto", 10**6, "dense") == "faiss"
     with pytest.raises(AdaptError, match="dense student uses faiss"):
         backend.choose("plaid", 10**6, "dense")
+
+
+def test_the_bi_encoder_baseline_needs_no_faiss_and_ranks_as_the_faiss_index(tiny_bert):
+    """`adapt run` reports the bi-encoder without the [dense] extra: one matrix product."""
+    from adapt.retriever.dense import exact_search
+
+    docs = [Document(i, t) for i, t in DOCS]
+    queries = [Query(i, t) for i, t in QUERIES]
+    ours = exact_search(str(tiny_bert), 16, docs, queries, 5)
+    model = DenseEncoder.load(str(tiny_bert), 16)
+    theirs = DenseIndex.build(model, docs, 16).search(model, queries, 5)
+    for q in queries:
+        assert [d for d, _ in ours[q.id]] == [d for d, _ in theirs[q.id]]
+        assert [s for _, s in ours[q.id]] == pytest.approx([s for _, s in theirs[q.id]], abs=1e-5)

@@ -61,15 +61,18 @@ def test_auto_and_cuda_place_the_process_by_local_rank(two_gpus, monkeypatch):
     assert "sees 2 CUDA devices" in _one_line_error("cuda:2")
 
 
-def test_autocast_is_bf16_on_a_gpu_and_nothing_on_the_cpu():
+def test_autocast_is_bf16_on_a_gpu_with_bf16_units_and_nothing_elsewhere(monkeypatch):
     with autocast(torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch warns that this machine has no CUDA
-        context = autocast(torch.device("cuda", 0))
-    assert isinstance(context, torch.autocast)
-    assert (context.device, context.fast_dtype) == ("cuda", torch.bfloat16)
+    for capability, expected in (((8, 0), True), ((7, 0), False)):  # A100, V100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns that this machine has no CUDA
+            context = autocast(torch.device("cuda", 0))
+        assert isinstance(context, torch.autocast) == expected
+        if expected:
+            assert (context.device, context.fast_dtype) == ("cuda", torch.bfloat16)
 
 
 def test_bad_devices_fail_the_settings_checks(no_gpu):

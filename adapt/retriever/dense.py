@@ -104,6 +104,33 @@ class DenseEncoder(nn.Module):
 
 
 @torch.no_grad()
+def _encode_all(encoder: DenseEncoder, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+    """[n, dim] unit vectors, encoded in length-sorted batches (little padding)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.empty(len(texts), encoder.encoder.config.hidden_size)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        out[rows] = encoder.encode([texts[i] for i in rows]).float().cpu()
+    return out
+
+
+def exact_search(
+    model: str, maxlen: int, docs: list[Document], queries: list[Query], k: int
+) -> Ranking:
+    """The start's encoder as it ships, searched exhaustively with one matrix product: the
+    bi-encoder baseline, which needs no faiss (the `[dense]` extra is for the dense student)."""
+    from adapt.device import resolve
+
+    encoder = DenseEncoder.load(model, maxlen).to(resolve("auto"))
+    matrix = _encode_all(encoder, [d.full_text for d in docs])
+    top = (_encode_all(encoder, [q.text for q in queries]) @ matrix.T).topk(min(k, len(docs)))
+    return {
+        q.id: [(docs[i].id, float(v)) for v, i in zip(values.tolist(), rows.tolist())]
+        for q, values, rows in zip(queries, top.values, top.indices)
+    }
+
+
+@torch.no_grad()
 def biencoder_scores(
     model: str,
     maxlen: int,
@@ -117,19 +144,14 @@ def biencoder_scores(
     from adapt.device import resolve
 
     encoder = DenseEncoder.load(model, maxlen).to(resolve("auto"))
-    ids = sorted({d for group in wanted.values() for d in group}, key=lambda d: len(docs[d].text))
-    vectors: dict[str, torch.Tensor] = {}
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start : start + batch_size]
-        for doc_id, vector in zip(chunk, encoder.encode([docs[d].full_text for d in chunk])):
-            vectors[doc_id] = vector
+    ids = sorted({d for group in wanted.values() for d in group})
+    vectors = dict(zip(ids, _encode_all(encoder, [docs[d].full_text for d in ids], batch_size)))
     qids = list(wanted)
-    found: dict[str, dict[str, float]] = {}
-    for start in range(0, len(qids), batch_size):
-        chunk = qids[start : start + batch_size]
-        for qid, vector in zip(chunk, encoder.encode([queries[q].text for q in chunk])):
-            found[qid] = {d: float(vector @ vectors[d]) for d in wanted[qid]}
-    return found
+    encoded = _encode_all(encoder, [queries[q].text for q in qids], batch_size)
+    return {
+        qid: {d: float(vector @ vectors[d]) for d in wanted[qid]}
+        for qid, vector in zip(qids, encoded)
+    }
 
 
 def _faiss():
