@@ -39,10 +39,10 @@ from pathlib import Path
 
 import torch
 import transformers
-from gpu_throughput import QWEN  # the same teacher shapes as the throughput bench
+from gpu_throughput import QWEN, qwen_config  # the throughput bench's teacher shapes
 from rich.console import Console
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, BertConfig, BertModel, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoTokenizer, BertConfig, BertModel, Qwen2ForCausalLM
 
 from adapt import hub, pipeline
 from adapt.config import load_config
@@ -160,16 +160,7 @@ def build_teacher(folder: Path, tokenizer, size: Size, device: torch.device) -> 
     """A Qwen2 decoder of the chosen shape, built on `device` (fast random init) and saved in
     bf16 with its tokenizer: a folder `teacher.model` takes like any local model."""
     shape = TOY_QWEN if size.toy else QWEN[f"qwen2.5-{size.teacher}"]
-    hidden, inter, layers, heads, kv, tied = shape
-    config = Qwen2Config(
-        vocab_size=max(QWEN_VOCAB, len(tokenizer)),
-        hidden_size=hidden,
-        intermediate_size=inter,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv,
-        tie_word_embeddings=tied,
-    )
+    config = qwen_config(shape, max(QWEN_VOCAB, len(tokenizer)))
     with torch.device(device):
         model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(str(folder))

@@ -65,10 +65,11 @@ def text(n_words: int, seed: int) -> str:
     return " ".join(WORDS[(seed * 7 + i * 3) % len(WORDS)] for i in range(n_words))
 
 
-def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBackend:
-    hidden, inter, layers, heads, kv, tied = QWEN[name]
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
+def qwen_config(shape: tuple, vocab_size: int) -> Qwen2Config:
+    """A Qwen2 config of one of the QWEN shapes (or a toy one in the same layout)."""
+    hidden, inter, layers, heads, kv, tied = shape
+    return Qwen2Config(
+        vocab_size=vocab_size,
         hidden_size=hidden,
         intermediate_size=inter,
         num_hidden_layers=layers,
@@ -76,6 +77,10 @@ def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBacken
         num_key_value_heads=kv,
         tie_word_embeddings=tied,
     )
+
+
+def teacher_backend(name: str, tokenizer, batch_size: int) -> TransformersBackend:
+    config = qwen_config(QWEN[name], len(tokenizer))
     backend = TransformersBackend.__new__(TransformersBackend)  # a built model, not a download
     backend.device = DEVICE
     backend.batch_size = batch_size
