@@ -11,7 +11,7 @@ import pytest
 
 from adapt import hub
 from adapt.cli import main
-from adapt.config import DataConfig, load_config
+from adapt.config import Config, DataConfig, load_config
 from adapt.errors import AdaptError
 
 
@@ -126,7 +126,7 @@ def test_a_recipe_with_other_data_no_longer_fails_on_its_split(
     [
         ("run", "the [vllm] extra"),
         ("run", "[default: (qwen2.5-coder-0.5b)]"),
-        ("run", "distillation iterations [default: (2)]"),
+        ("run", f"distillation iterations [default: ({Config.iterations})]"),
         ("score", "the [vllm] extra"),
         ("score", "JSONL rows {query_id, hits: [[doc_id, score], ...]}"),
         ("train", "recipe whose [distill] settings"),
