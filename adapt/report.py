@@ -38,12 +38,14 @@ def verdict(references: list[dict], adapted: list[dict]) -> list[str]:
     if not adapted or not references:
         return []
     final = adapted[-1]
-    below, above = [], []
+    below, above, level = [], [], []
     for ref in references:
         test = paired_test(ref["per_query"]["ndcg@10"], final["per_query"]["ndcg@10"])
         shown = f"{ref['label']} ({ref['metrics']['ndcg@10'] * 100:.1f}, {describe_test(test)})"
         if test["p_value"] < SIGNIFICANT:
             (below if test["delta"] < 0 else above).append(shown)
+        else:
+            level.append(shown)
     score = final["metrics"]["ndcg@10"] * 100
     lines = [f"**{final['label']}: nDCG@10 {score:.1f}.**"]
     if below:
@@ -52,6 +54,8 @@ def verdict(references: list[dict], adapted: list[dict]) -> list[str]:
         lines.append(f"Better than: {'; '.join(above)}.")
     if not below and not above:
         lines.append("Not significantly different from the start or any baseline.")
+    elif level:
+        lines.append(f"Not significantly different from: {'; '.join(level)}.")
     best = max(references + adapted, key=lambda r: r["metrics"]["ndcg@10"])
     use = (
         f"`{best['checkpoint']}`"

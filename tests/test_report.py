@@ -36,6 +36,13 @@ def test_the_best_checkpoint_is_recommended_when_it_beats_everything():
     assert "`iter-1/c`" in lines[-1]
 
 
+def test_references_it_is_level_with_are_named_too():
+    adapted = _entry("adapted, iteration 1", [0.6, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6], "iter-1/c")
+    lines = verdict([BM25, START], [adapted])
+    assert lines[1].startswith("**Worse than:** BM25")
+    assert lines[2].startswith("Not significantly different from: ColBERT start (55.0, +1.2")
+
+
 def test_no_difference_is_said_as_such():
     same = _entry("adapted, iteration 1", [0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6], "iter-1/c")
     lines = verdict([START], [same])
