@@ -143,11 +143,32 @@ def builtin_path(model: BuiltinModel) -> Path:
 
 def resolve(ref: str, role: str) -> str:
     """A built-in name, a local path or a hub id -> what transformers' from_pretrained takes."""
-    model = BUILTINS.get(ref)
+    model = _builtin(ref, role)
     if model is not None:
-        if model.role != role:
-            raise AdaptError(f"'{ref}' is a built-in {model.role}, not a {role}")
         return str(builtin_path(model))
+    return _external(ref, role)
+
+
+def check(ref: str, role: str) -> None:
+    """What `resolve` refuses, refused before any work: a built-in whose packages are missing, a
+    path that does not exist, a hub id that cannot be had. Assembles nothing."""
+    model = _builtin(ref, role)
+    if model is not None:
+        for package in model.packages:
+            _package_dir(package, model)
+        return
+    _external(ref, role)
+
+
+def _builtin(ref: str, role: str) -> BuiltinModel | None:
+    model = BUILTINS.get(ref)
+    if model is not None and model.role != role:
+        raise AdaptError(f"'{ref}' is a built-in {model.role}, not a {role}")
+    return model
+
+
+def _external(ref: str, role: str) -> str:
+    """A local path, or a hub id that is cached or reachable."""
     path = Path(ref).expanduser()
     if path.exists():
         return str(path.resolve())

@@ -220,3 +220,12 @@ def test_force_with_another_seed_reruns_what_the_seed_selects(tiny_beir, tiny_be
     }
     targets = {r["query_id"] for r in map(json.loads, (run_dir / "iter-1/targets.jsonl").open())}
     assert len(adapted) == 3 and candidates == targets == adapted
+
+
+def test_a_teacher_that_cannot_be_had_is_refused_before_any_work(tiny_beir, tiny_bert, tmp_path):
+    """No start, no index, no run directory to block the corrected command."""
+    config = _config(tiny_beir, tiny_bert)
+    config.teacher.model = "gpt-5"
+    with pytest.raises(AdaptError, match="unknown teacher 'gpt-5'"):
+        pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True))
+    assert not (tmp_path / "run").exists()

@@ -299,6 +299,7 @@ def check_teacher(t: TeacherConfig) -> None:
             f"unknown teacher dtype '{t.dtype}' (known: {', '.join(precision.CHOICES)})"
         )
     resolve(t.device, "teacher.device")
+    hub.check(t.model, "teacher")  # a missing model fails now, not after the start is built
 
 
 def load_backend(t: TeacherConfig) -> Backend:
