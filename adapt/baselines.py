@@ -10,6 +10,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -18,6 +19,9 @@ from adapt.data import Document, Query
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, write_json
 from adapt.retriever.index import Ranking
+
+if TYPE_CHECKING:  # the pipeline imports this module
+    from adapt.pipeline import Inputs
 
 LABELS = {"bm25": "BM25", "biencoder": "bi-encoder (start's encoder, mean pooling)"}
 
@@ -28,17 +32,14 @@ def applicable(config: Config, fresh_start: bool) -> list[str]:
     return ["bm25", "biencoder"] if fresh_start and config.student.kind == "colbert" else ["bm25"]
 
 
-def fingerprint(
-    name: str, config: Config, docs: list[Document], queries: list[Query], qrels: dict
-) -> str:
+def fingerprint(name: str, config: Config, inputs: "Inputs") -> str:
     """What a baseline's numbers depend on: the content of the corpus, the evaluation queries
-    and their judgments (not the paths: a file edited in place is new data), the depth, and for
-    the bi-encoder its model and passage length."""
+    and their judgments (the run's own digests of them: a file edited in place is new data),
+    the depth, and for the bi-encoder its model and passage length."""
     s = config.student
     parts = {
-        "docs": [(d.id, d.title, d.text) for d in docs],
-        "queries": [(q.id, q.text) for q in queries],
-        "qrels": sorted((q, sorted(j.items())) for q, j in qrels.items()),
+        "corpus": inputs.corpus_digest,
+        "evaluation": inputs.eval_digest,
         "search_k": config.search_k,
         "identical_ids": config.data.ignore_identical_ids,
         "eval": EVAL_VERSION,
@@ -62,23 +63,16 @@ def retrieve(
     return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
 
 
-def evaluate(
-    name: str,
-    config: Config,
-    docs: list[Document],
-    queries: list[Query],
-    qrels: dict,
-    out: Path,
-    console: Console,
-) -> dict:
-    """The baseline's evaluation at `out`, computed unless stored for the same fingerprint."""
-    fp = fingerprint(name, config, docs, queries, qrels)
+def evaluate(name: str, config: Config, inputs: "Inputs", out: Path, console: Console) -> dict:
+    """The baseline's evaluation of `inputs`' evaluation queries at `out`, computed unless
+    stored for the same fingerprint."""
+    fp = fingerprint(name, config, inputs)
     if out.is_file() and (stored := read_json(out)).get("fingerprint") == fp:
         return stored
     console.print(f"baseline: {LABELS[name]}")
     start = time.time()
-    ranking, settings = retrieve(name, config, docs, queries)
-    values = per_query(qrels, ranking, ignore_identical_ids=config.data.ignore_identical_ids)
+    ranking, settings = retrieve(name, config, inputs.docs, inputs.eval_queries)
+    values = per_query(inputs.qrels, ranking, ignore_identical_ids=config.data.ignore_identical_ids)
     result = {
         "fingerprint": fp,
         "label": LABELS[name],

@@ -139,10 +139,7 @@ class DomainRunner:
             return
         result = self.root / method / "result.json"
         if method in baselines.LABELS:
-            i = self.inputs
-            baselines.evaluate(
-                method, self.config, i.docs, i.eval_queries, i.qrels, result, self.console
-            )
+            baselines.evaluate(method, self.config, self.inputs, result, self.console)
             return
         fingerprint = self.config.fingerprint("data", "student", "teacher", "search_k")
         fingerprint += f"|{EVAL_VERSION}|{rerank_queries}|{self.config.distill.top_k}"

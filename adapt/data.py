@@ -239,6 +239,9 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+HITS_ROW = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
+
+
 def read_candidates(path: Path, queries: list[Query], docs: list[Document]) -> list[dict]:
     """Candidate rows ({query_id, hits: [[doc_id, score], ...]}) that name only known queries
     and documents: a file made against another collection must say where, not end in a KeyError."""
@@ -249,8 +252,7 @@ def read_candidates(path: Path, queries: list[Query], docs: list[Document]) -> l
             row = json.loads(line)
             query_id, hit_ids = row["query_id"], [hit[0] for hit in row["hits"]]
         except (json.JSONDecodeError, KeyError, TypeError, IndexError):
-            expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
-            raise InputError(path, expected, number) from None
+            raise InputError(path, HITS_ROW, number) from None
         if query_id not in query_ids:
             raise InputError(path, f"query '{query_id}' is not in the queries file", number)
         if missing := [d for d in hit_ids if d not in doc_ids]:
@@ -282,8 +284,7 @@ def _jsonl_row(path: Path, line: str, number: int) -> tuple[str, list[tuple[str,
         row = json.loads(line)
         qid, hits = str(row["query_id"]), [(str(doc), score) for doc, score, *_ in row["hits"]]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        expected = 'expected {"query_id": ..., "hits": [[doc_id, score], ...]}'
-        raise InputError(path, expected, number) from None
+        raise InputError(path, HITS_ROW, number) from None
     return qid, [(doc, _score(score, path, number)) for doc, score in hits]
 
 

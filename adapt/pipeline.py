@@ -346,16 +346,13 @@ class Pipeline:
         if not self.inputs.qrels or not self.with_baselines:
             return
         fresh = read_json(self.path / "iter-0" / "start.json").get("fresh_head", False)
-        i = self.inputs
         wanted = baselines.applicable(self.config, fresh)
         for stale in (self.path / "baselines").glob("*.json"):
             if stale.stem not in wanted:  # e.g. a bi-encoder left from another start
                 stale.unlink()
         for name in wanted:
             out = self.path / "baselines" / f"{name}.json"
-            baselines.evaluate(
-                name, self.config, i.docs, i.eval_queries, i.qrels, out, self.console
-            )
+            baselines.evaluate(name, self.config, self.inputs, out, self.console)
 
     def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""

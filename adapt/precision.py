@@ -50,6 +50,6 @@ def teacher_dtype(dtype: str, engine: str, device: str) -> str:
     and a report name (the score cache keys on the backend's own resolved dtype)."""
     from adapt.device import resolve as resolve_device
 
-    if engine == "vllm":  # vLLM takes the GPU when there is one
-        return resolve(dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    return resolve(dtype, resolve_device(device, "teacher.device"))
+    # vLLM places itself: on the GPU when there is one, which is what "auto" means.
+    where = "auto" if engine == "vllm" else device
+    return resolve(dtype, resolve_device(where, "teacher.device"))

@@ -77,20 +77,16 @@ class ColBERT(nn.Module):
         return {"query_augmentation": self.query_augmentation, "markers": self.markers}
 
     def _tokenize(self, texts: list[str], marker_id: int, maxlen: int, pad: str) -> dict:
-        if not self.markers:
-            batch = self.tokenizer(
-                texts, padding=pad, truncation=True, max_length=maxlen, return_tensors="pt"
-            )
-            return batch.to(self.encoder.device)
-        # ". " holds the marker's place, as in colbert-ai, then is overwritten by the marker.
+        # With markers, ". " holds the marker's place, as in colbert-ai, then is overwritten.
         batch = self.tokenizer(
-            [". " + t for t in texts],
+            [". " + t for t in texts] if self.markers else texts,
             padding=pad,
             truncation=True,
             max_length=maxlen,
             return_tensors="pt",
         )
-        batch["input_ids"][:, 1] = marker_id
+        if self.markers:
+            batch["input_ids"][:, 1] = marker_id
         return batch.to(self.encoder.device)
 
     def encode_queries(self, texts: list[str]) -> torch.Tensor:
