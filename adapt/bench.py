@@ -35,7 +35,8 @@ from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, write_json
-from adapt.pipeline import Inputs, Pipeline, bar, load_inputs, make_progress, make_scorer
+from adapt.pipeline import Inputs, Pipeline, load_inputs, make_scorer
+from adapt.progress import TeacherBar, make_progress
 from adapt.teacher.scoring import score_candidates
 
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
@@ -175,7 +176,7 @@ class DomainRunner:
         rows = [{"query_id": q.id, "hits": hits[q.id][:k]} for q in queries]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
         with make_progress(self.console) as progress:
-            advance = bar(progress, "teacher: reranking", sum(len(r["hits"]) for r in rows))
+            advance = TeacherBar(progress, "teacher: reranking", sum(len(r["hits"]) for r in rows))
             records = score_candidates(scorer, rows, {q.id: q for q in queries}, docs, advance)
         ranking = {
             r["query_id"]: list(zip(r["docs"], r["scores"]))

@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from adapt.config import Config, DistillConfig, StudentConfig, TeacherConfig
+from adapt.config import Config, DistillConfig, GenerateConfig, StudentConfig, TeacherConfig
 from adapt.errors import AdaptError
+from adapt.teacher.cache import ScoreCache, shared_path
 
 # Plain click help, not rich markup: rich took "[vllm]" and "[doc_id, score]" for markup and
 # dropped them, and its option column cut long flags and defaults with "…" at 80 columns.
@@ -48,6 +49,8 @@ def _quiet_transformers() -> None:
 
 # `--student dense`: the paper's DPR experiment on the offline encoder, as a bi-encoder.
 DENSE_DEFAULT = "minilm"
+CACHE_HELP = "teacher score cache (SQLite), shared by every run and command that uses it"
+SHARED_CACHE = "$ADAPT_CACHE/teacher-scores.sqlite"
 ENGINE_HELP = "teacher engine: transformers, or vllm (decoder-only; the [vllm] extra)"
 DTYPE_HELP = (
     "teacher precision: auto (bfloat16 where the chip has bf16 units: GPUs, AVX512-BF16, AMX; "
@@ -88,7 +91,19 @@ def run(
         str | None, Opt(help="BEIR folder, corpus.jsonl or TSV (replaces the recipe's [data])")
     ] = None,
     queries: Annotated[
-        str | None, Opt(help="queries.jsonl, TSV, or one query a line (as --corpus)")
+        str | None,
+        Opt(
+            help="queries.jsonl, TSV, or one query a line (as --corpus)",
+            show_default="none: the teacher writes them (--generate-queries)",
+        ),
+    ] = None,
+    generate_queries: Annotated[
+        int | None,
+        Opt(
+            min=1,
+            help="without --queries: how many passages the teacher writes a query for",
+            show_default=str(GenerateConfig.queries),
+        ),
     ] = None,
     queries_split: Annotated[
         str | None,
@@ -168,6 +183,10 @@ def run(
     trust_remote_code: Annotated[
         bool, Opt(help="let transformers run a hub teacher's own Python code (off by default)")
     ] = False,
+    cache: Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)] = None,
+    private_cache: Annotated[
+        bool, Opt(help="keep this run's teacher scores in its own directory, shared with no run")
+    ] = False,
 ) -> None:
     """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
     from adapt import pipeline
@@ -195,12 +214,18 @@ def run(
             "iterations": iterations,
             "distill.top_k": top_k,
             "distill.seed": seed,
+            "generate.queries": generate_queries,
         },
     )
+    if generate_queries and config.data.queries:
+        raise AdaptError("--generate-queries is for runs without queries: drop --queries")
     if trust_remote_code:
         config.teacher.trust_remote_code = True
     target = run_dir or Path("runs") / run_name(config)
-    summary = pipeline.run(config, target, console, force, _shard(shard))
+    if private_cache and cache:
+        raise AdaptError("give --cache PATH or --private-cache, not both")
+    scores = target / "teacher-cache.sqlite" if private_cache else cache or shared_path()
+    summary = pipeline.run(config, target, console, force, _shard(shard), scores)
     from adapt.report import markdown
 
     typer.echo(markdown(summary))
@@ -239,7 +264,7 @@ def index(
     """Encode a corpus into an exact MaxSim, PLAID or (dense students) faiss index."""
     from adapt.data import read_corpus
     from adapt.hub import resolve
-    from adapt.pipeline import make_progress
+    from adapt.progress import make_progress
     from adapt.retriever import backend
     from adapt.retriever.colbert import ColBERT
 
@@ -252,38 +277,55 @@ def index(
     if chosen == "plaid" and not location.is_dir():
         raise AdaptError(f"{checkpoint}: PLAID indexing needs a local checkpoint folder")
     with make_progress(console) as progress:
-        backend.build(chosen, model, location, docs, out, doc_maxlen, batch_size, progress)
+        backend.build(
+            chosen, model, location, docs, out, doc_maxlen, batch_size, progress, str(corpus)
+        )
     console.print(f"indexed {len(docs)} documents into {out} ({chosen})")
 
 
 @app.command()
 def search(
-    checkpoint: Annotated[str, Opt()],
+    checkpoint: Annotated[str, Opt(help="the checkpoint that built the index (path or hub id)")],
     index_path: Annotated[Path, Opt("--index")],
     queries: Annotated[Path | None, Opt(help="batch mode: a queries file")] = None,
     query: Annotated[str | None, Opt(help="one query: shows a table of hits")] = None,
-    k: Annotated[int, Opt()] = 10,
-    out: Annotated[Path | None, Opt(help="TREC run file (a .jsonl beside it)")] = None,
+    k: Annotated[int, Opt(min=1)] = 10,
+    out: Annotated[
+        Path | None,
+        Opt(help="TREC run file (a .jsonl beside it)", show_default="run-QUERIES.trec here"),
+    ] = None,
+    corpus: Annotated[
+        Path | None,
+        Opt(help="texts for --query's table", show_default="the corpus the index was built from"),
+    ] = None,
 ) -> None:
     """Search an index: a batch of queries to a TREC run file, or one query to a table."""
-    from adapt.data import Query, read_queries
+    from adapt.data import Query, read_corpus, read_queries
+    from adapt.hub import resolve
     from adapt.io import atomic_open, write_jsonl
-    from adapt.retriever.backend import open_index
+    from adapt.retriever.backend import check_source, open_index
 
     _quiet_transformers()
     if (queries is None) == (query is None):
         raise AdaptError("give exactly one of --queries FILE or --query TEXT")
     built = open_index(index_path)
+    source = check_source(index_path, Path(resolve(checkpoint, "student")))
     model = _checkpoint(checkpoint)
     batch = read_queries(queries) if queries else [Query("query", query or "")]
     ranking = built.search(model, batch, k)
     if query is not None:
-        table = Table("rank", "document", "score", title=query)
+        texts = corpus or (Path(source["corpus"]) if source.get("corpus") else None)
+        docs = {d.id: d for d in read_corpus(texts)} if texts and texts.exists() else {}
+        table = Table("rank", "document", "score", Column("text", overflow="fold"), title=query)
         for rank, (doc, score) in enumerate(ranking["query"], 1):
-            table.add_row(str(rank), doc, f"{score:.2f}")
+            table.add_row(
+                str(rank), doc, f"{score:.2f}", _snippet(docs[doc]) if doc in docs else ""
+            )
         _print_table(table)
+        if not docs:
+            console.print("(no texts: give --corpus to see titles and snippets)")
         return
-    target = out or Path("run.trec")
+    target = out or Path(f"run-{queries.stem}.trec")
     with atomic_open(target) as handle:
         for qid, hits in ranking.items():
             for rank, (doc, score) in enumerate(hits, 1):
@@ -291,7 +333,17 @@ def search(
     write_jsonl(
         target.with_suffix(".jsonl"), ({"query_id": q, "hits": h} for q, h in ranking.items())
     )
-    console.print(f"wrote {target} and {target.with_suffix('.jsonl')}")
+    console.print(
+        f"wrote the top-{k} of {len(ranking)} queries to {target.resolve()} and "
+        f"{target.with_suffix('.jsonl').name} beside it"
+    )
+
+
+def _snippet(doc, width: int = 160) -> str:
+    """A hit as a person scans it: the title, then the start of the text."""
+    text = " ".join(doc.text.split())
+    text = text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " ..."
+    return f"{doc.title}: {text}" if doc.title else text
 
 
 def _qrels_file(path: Path) -> Path:
@@ -390,9 +442,7 @@ def score(
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
     dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
     prompt: Annotated[str, Opt(help="pointwise template name or file")] = "query-likelihood",
-    cache: Annotated[Path, Opt(help="score cache (SQLite), shareable between runs")] = Path(
-        "teacher-cache.sqlite"
-    ),
+    cache: Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)] = None,
     batch_size: Annotated[int, Opt()] = 8,
     shard: Annotated[
         str | None, Opt(help="I/N: only this shard's queries (hash of the id)")
@@ -406,9 +456,8 @@ def score(
     from adapt.config import TeacherConfig
     from adapt.data import read_candidates, read_corpus, read_queries
     from adapt.io import write_jsonl
-    from adapt.pipeline import bar, make_progress
+    from adapt.progress import TeacherBar, make_progress
     from adapt.teacher.backends import load_backend
-    from adapt.teacher.cache import ScoreCache
     from adapt.teacher.scoring import TeacherScorer, score_candidates
     from adapt.teacher.templates import load_template
 
@@ -428,14 +477,11 @@ def score(
         batch_size=batch_size,
         trust_remote_code=trust_remote_code,
     )
-    scorer = TeacherScorer(
-        load_backend(settings),
-        ScoreCache(cache),
-        template,
-    )
+    cache = cache or shared_path()
+    scorer = TeacherScorer(load_backend(settings), ScoreCache(cache), template)
     total = sum(len(r["hits"]) for r in rows)
     with make_progress(console) as progress:
-        advance = bar(progress, "teacher: pointwise", total)
+        advance = TeacherBar(progress, "teacher: pointwise", total)
         write_jsonl(out, score_candidates(scorer, rows, query_map, docs, advance))
     console.print(
         f"scored {total} pairs into {out}: {scorer.computed} new, "
@@ -449,7 +495,6 @@ def merge(
     caches: Annotated[list[Path], typer.Argument(help="score caches written by shards")],
 ) -> None:
     """Unite score caches (from `--shard` runs on several machines) into one."""
-    from adapt.teacher.cache import ScoreCache
 
     target = ScoreCache(into)
     for path in caches:
@@ -558,7 +603,7 @@ def teacher_eval(
         Opt(min=0, help="cut passages to this many teacher tokens, as a run does (0: template's)"),
     ] = 0,
     seed: Annotated[int, Opt()] = 0,
-    cache: Annotated[Path, Opt()] = Path("teacher-cache.sqlite"),
+    cache: Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)] = None,
     out: Annotated[Path, Opt(help="JSON results")] = Path("teacher-eval.json"),
 ) -> None:
     """Choose a teacher before spending hours: AUC, reranked nDCG@10, pair accuracy, position
@@ -571,10 +616,10 @@ def teacher_eval(
     from adapt.config import StudentConfig, TeacherConfig
     from adapt.data import read_corpus, read_qrels, read_queries
     from adapt.io import write_json
-    from adapt.pipeline import bar, make_progress, start_student
+    from adapt.pipeline import start_student
+    from adapt.progress import TeacherBar, make_progress
     from adapt.retriever.index import ExactIndex
     from adapt.teacher.backends import check_teacher, load_backend
-    from adapt.teacher.cache import ScoreCache
     from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
     from adapt.teacher.scoring import TeacherScorer
     from adapt.teacher.templates import load_template
@@ -584,6 +629,9 @@ def teacher_eval(
     for t in settings:
         check_teacher(t)  # before the student indexes the corpus
     templates = [load_template(p) for p in prompt]
+    for template in templates:
+        if template.kind == "generate":
+            raise AdaptError(f"{template.name}: a generate template writes queries, it scores none")
     if max_document_tokens:
         templates = [
             dataclasses.replace(t, max_document_tokens=max_document_tokens) for t in templates
@@ -609,12 +657,12 @@ def teacher_eval(
             pointwise = template.kind == "pointwise"
             scorer = TeacherScorer(
                 backend,
-                ScoreCache(cache),
+                ScoreCache(cache or shared_path()),
                 template if pointwise else None,
                 None if pointwise else template,
             )
             with make_progress(console) as progress:
-                track = functools.partial(bar, progress, f"{t.model} x {template.name}")
+                track = functools.partial(TeacherBar, progress, f"{t.model} x {template.name}")
                 result = (
                     evaluate_pointwise(scorer, queries, by_id, ranking, qrels, track)
                     if pointwise
@@ -754,11 +802,15 @@ def main() -> None:
     except SystemExit as exit_:
         # Typer turns Ctrl-C into a silent exit 130; say what survives it.
         if exit_.code == 130:
-            print(INTERRUPTED, file=sys.stderr)
+            print(interrupted(), file=sys.stderr)
         raise
 
 
-INTERRUPTED = (
-    "adapt: interrupted. Finished stages and every teacher score committed so far are kept "
-    "(scores are committed every 64 prompts); run the same command to resume"
-)
+def interrupted() -> str:
+    """What an interrupted command kept: every finished stage, and the teacher scores this
+    process committed (every few seconds of scoring)."""
+    kept = ", ".join(f"{n} in {path}" for path, n in ScoreCache.stored.items()) or "none yet"
+    return (
+        f"adapt: interrupted. Kept: every finished stage, and the teacher scores this command "
+        f"stored ({kept}); run the same command to resume"
+    )

@@ -94,6 +94,16 @@ class TeacherConfig:
 
 
 @dataclass
+class GenerateConfig:
+    """Corpus-only runs (no queries given): the teacher writes the queries it adapts on."""
+
+    # Passages sampled (seeded by distill.seed), one query written for each; at most the corpus.
+    queries: int = 100
+    prompt: str = "generate-question"  # a template of kind "generate" (prompts/)
+    temperature: float = 0.8  # sampling temperature of the written queries
+
+
+@dataclass
 class DistillConfig:
     # Defaults: the setting measured best on the demo's dev split with the built-in teacher and
     # sized for a CPU (docs/benchmarks.md, "Round two"); recipes/paper.toml has the paper's
@@ -133,6 +143,10 @@ NEUTRAL: dict[str, Any] = {
     "student.index": "auto",
     "student.kind": "colbert",
     "teacher.engine": "transformers",
+    # Runs with queries never read these.
+    "generate.queries": GenerateConfig.queries,
+    "generate.prompt": GenerateConfig.prompt,
+    "generate.temperature": GenerateConfig.temperature,
 }
 # Settings that do not change any stage's output: the index stage names its kind itself, and
 # vLLM's sizes and the devices change speed, memory and rounding (bf16 on a GPU), not the method;
@@ -159,6 +173,7 @@ class Config:
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -255,7 +270,7 @@ def run_name(config: Config) -> str:
     if config.name != DEFAULT_NAME:
         return config.name
     corpus, queries = _data_name(config.data.corpus), _data_name(config.data.queries)
-    name = corpus if queries in ("", corpus) else f"{corpus}-{queries}"
+    name = corpus if queries == corpus else f"{corpus}-{queries or 'generated'}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or DEFAULT_NAME
 
 
@@ -282,5 +297,10 @@ def _resolve_paths(data: DataConfig, base: Path) -> None:
     """Paths in a recipe are relative to the recipe's own folder, so recipes work from anywhere."""
     for f in dataclasses.fields(data):
         value = getattr(data, f.name)
-        if isinstance(value, str) and f.name not in _NOT_PATHS and not Path(value).is_absolute():
+        if (
+            value
+            and isinstance(value, str)
+            and f.name not in _NOT_PATHS
+            and not Path(value).is_absolute()
+        ):
             setattr(data, f.name, str((base / value).resolve()))

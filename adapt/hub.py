@@ -87,6 +87,28 @@ BUILTINS: dict[str, BuiltinModel] = {
 }
 
 
+def weights_fingerprint(location: Path, head_bytes: int | None = None) -> str:
+    """Names, sizes and content of every weight file at `location`. A teacher's start reads only
+    the first `head_bytes` of each (catches swapped or retrained weights without hashing
+    gigabytes on every start); an index's checkpoint is hashed whole, since one training step
+    can leave a file's first MiB as it was."""
+    digest = hashlib.sha256()
+    files = (
+        [location]
+        if location.is_file()
+        else sorted(p for p in location.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
+    )
+    for file in files:
+        digest.update(f"{file.name}:{file.stat().st_size}".encode())
+        with file.open("rb") as handle:
+            if head_bytes is not None:
+                digest.update(handle.read(head_bytes))
+                continue
+            while block := handle.read(1 << 24):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("ADAPT_CACHE", Path.home() / ".cache" / "adapt"))
 

@@ -3,7 +3,7 @@ teacher) -> train, repeated; evaluation of the start, its baselines and every it
 qrels are given.
 
 Layout of a run directory:
-    config.toml, config.json, stages.json, queries.jsonl, teacher-cache.sqlite
+    config.toml, config.json, stages.json, queries.jsonl (and teacher-cache.sqlite when private)
     baselines/{bm25, biencoder}.json       what the user has without adapt (with qrels)
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
     iter-N/{index.pt | plaid/ | faiss/, eval.json}  index (by kind) and metrics of iteration N
@@ -16,24 +16,12 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from adapt import baselines, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
@@ -44,6 +32,7 @@ from adapt.distill.train import load_examples, train, train_seed
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
+from adapt.progress import TeacherBar, duration, known_rate, make_progress, rate_key, record_rate
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
@@ -52,6 +41,7 @@ from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
 from adapt.teacher.backends import check_teacher
+from adapt.teacher.cache import count_scores
 from adapt.teacher.scoring import score_candidates
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
@@ -73,6 +63,12 @@ class Inputs:
     @cached_property
     def query_by_id(self) -> dict[str, Query]:
         return {q.id: q for q in self.queries}
+
+    def use_queries(self, queries: list[Query]) -> None:
+        """Adapt on `queries` (a corpus-only run's, once the teacher has written them)."""
+        self.queries = queries
+        for derived in ("query_by_id", "digest"):
+            self.__dict__.pop(derived, None)
 
     @cached_property
     def corpus_digest(self) -> str:
@@ -97,14 +93,22 @@ def _digest(value) -> str:
 def load_inputs(config: Config) -> Inputs:
     """Read and validate every input before any expensive stage starts."""
     data = config.data
-    if not data.corpus or not data.queries:
-        raise AdaptError("both a corpus and queries are needed (--corpus, --queries or a recipe)")
+    if not data.corpus:
+        raise AdaptError("a corpus is needed (--corpus or a recipe)")
     docs = read_corpus(Path(data.corpus))
     if len(docs) < 2:
         raise InputError(data.corpus, "at least 2 documents are needed: training compares them")
-    queries = read_queries(Path(data.queries), data.queries_split)
-    if not queries:
+    queries = read_queries(Path(data.queries), data.queries_split) if data.queries else []
+    if data.queries and not queries:
         raise AdaptError(f"{data.queries}: no queries to adapt on")
+    if not data.queries:  # corpus-only: the teacher writes them
+        load_template(config.generate.prompt, "generate")
+        if config.generate.queries < 1:
+            raise AdaptError("generate.queries must be at least 1 without --queries")
+        if data.qrels and not data.eval_queries:
+            raise AdaptError(
+                "with generated queries, --eval-queries names the queries --qrels judge"
+            )
     if 0 < data.max_queries < len(queries):
         keep = set(random.Random(config.distill.seed).sample(range(len(queries)), data.max_queries))
         queries = [q for i, q in enumerate(queries) if i in keep]
@@ -136,35 +140,6 @@ def start_student(s: StudentConfig, docs: list[Document], console: Console) -> t
         sample = random.Random(0).sample(docs, min(PROJECTION_SAMPLE, len(docs)))
         info["energy_kept"] = model.init_projection([d.full_text for d in sample])
     return model, info
-
-
-class RateColumn(ProgressColumn):
-    """Items per second over the bar's recent window (blank until rich has measured it)."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
-
-
-def make_progress(console: Console) -> Progress:
-    """Every long stage's bar: count, rate and time left, so a user sees at once whether a run
-    takes minutes or hours."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def bar(progress: Progress, label: str, total: int) -> Callable[[int], None]:
-    """A task on `progress` and the callable that advances it: what the scorers take."""
-    task = progress.add_task(label, total=total)
-    return lambda n: progress.advance(task, n)
 
 
 def make_scorer(t: TeacherConfig, cache: Path, console: Console):
@@ -243,6 +218,11 @@ class Pipeline:
             self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
 
+    def _rate_key(self, template: str) -> str:
+        t = self.config.teacher
+        dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
+        return rate_key(t.model, t.engine, dtype, t.device, template)
+
     def student(self, iteration: int) -> Student:
         """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""
         if self._student is None or self._student[0] != iteration:
@@ -301,6 +281,7 @@ class Pipeline:
                 s.eval_doc_maxlen,
                 s.encode_batch_size,
                 progress,
+                self.config.data.corpus,
             )
         self._complete(out, fp, f"iter-{iteration}/index", start)
         return index, fp
@@ -354,6 +335,85 @@ class Pipeline:
             out = self.path / "baselines" / f"{name}.json"
             baselines.evaluate(name, self.config, self.inputs, out, self.console)
 
+    def generated_count(self) -> int:
+        return min(self.config.generate.queries, len(self.inputs.docs))
+
+    def generate_queries(self, index: Index | None, upstream: str) -> None:
+        """A corpus-only run's queries: written by the teacher for sampled passages, deduplicated,
+        kept where the start ranks the source passage in its top-k (generated/)."""
+        from adapt.teacher import generation
+
+        g, t, d = self.config.generate, self.config.teacher, self.config.distill
+        folder = self.path / "generated"
+        out = folder / "queries.jsonl"
+        template = load_template(g.prompt, "generate")
+        fp = self._fp(
+            "generate",
+            upstream,
+            teacher=t.model,
+            template=template.digest,
+            dtype=precision.teacher_dtype(t.dtype, t.engine, t.device),
+            queries=g.queries,
+            temperature=g.temperature,
+            seed=d.seed,
+            top_k=d.top_k,
+        )
+        if not self.run.done(out, fp):
+            start = time.time()
+            passages = generation.sample_passages(self.inputs.docs, g.queries, d.seed)
+            with make_progress(self.console) as progress:
+                scorer = self.scorer()
+                shown = TeacherBar(
+                    progress,
+                    "teacher: writing queries",
+                    len(passages),
+                    "queries",
+                    "already written",
+                    "to write",
+                )
+                rows = generation.generate(
+                    scorer,
+                    template,
+                    passages,
+                    folder / "written.jsonl",
+                    g.temperature,
+                    d.seed,
+                    shown,
+                )
+            written = generation.unique_queries(rows)
+            ranking = self._search(0, index, written, d.top_k)
+            kept = generation.consistent(written, ranking)
+            stats = {
+                "passages": len(passages),
+                "written": len(rows),
+                "unique": len(written),
+                "kept": len(kept),
+                "share_kept": round(len(kept) / max(len(passages), 1), 4),
+                "filter": f"source passage in the start's top-{d.top_k}",
+                "queries_per_s": round(shown.rate, 3) if shown.computed else None,
+                "dtype": precision.teacher_dtype(t.dtype, t.engine, t.device),
+            }
+            write_json(folder / "stats.json", stats)
+            write_jsonl(
+                out,
+                (
+                    {"_id": q.id, "text": q.text, "passage_id": generation.source_of(q)}
+                    for q in kept
+                ),
+            )
+            self._complete(out, fp, "generated/queries", start)
+            self.console.print(
+                f"queries: {stats['written']} written, {stats['unique']} unique, {len(kept)} kept "
+                f"({stats['filter']})"
+            )
+        queries = [Query(r["_id"], r["text"]) for r in read_jsonl(out)]
+        if not queries:
+            raise AdaptError(
+                f"no written query survived the filter ({folder / 'stats.json'}): the start "
+                "ranks none of their passages in its top-k; try a larger distill.top_k"
+            )
+        self.inputs.use_queries(queries)
+
     def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
         out = self.path / f"iter-{iteration + 1}" / "candidates.jsonl"
@@ -386,15 +446,13 @@ class Pipeline:
         rows = read_jsonl(self.path / f"iter-{iteration}" / "candidates.jsonl")
         if self.shard:
             self._score_shard(iteration, rows)
-        total = sum(len(r["hits"]) for r in rows)
         with make_progress(self.console) as progress:
+            scorer = self.scorer()
+            shown = TeacherBar(progress, "teacher: pointwise", sum(len(r["hits"]) for r in rows))
             records = score_candidates(
-                self.scorer(),
-                rows,
-                self.inputs.query_by_id,
-                self.inputs.doc_by_id,
-                bar(progress, "teacher: pointwise", total),
+                scorer, rows, self.inputs.query_by_id, self.inputs.doc_by_id, shown
             )
+        record_rate(self._rate_key(t.pointwise_prompt), shown)
         self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pointwise", start)
@@ -493,8 +551,9 @@ class Pipeline:
             items = pairs.prompts(sampled, self.inputs.query_by_id, self.inputs.doc_by_id)
             with make_progress(self.console) as progress:
                 scorer = self.scorer()
-                advance = bar(progress, "teacher: pairwise", scorer.pair_prompts(len(items)))
-                scores = scorer.score_pairs(items, advance)
+                shown = TeacherBar(progress, "teacher: pairwise", scorer.pair_prompts(len(items)))
+                scores = scorer.score_pairs(items, shown)
+            record_rate(self._rate_key(t.pairwise_prompt), shown)
             records = pairs.from_scores(sampled, scores)
             diagnostics = pair_diagnostics(scores)
         write_json(self.path / f"iter-{iteration}" / "teacher-diagnostics.json", diagnostics)
@@ -511,14 +570,14 @@ class Pipeline:
         scorer = self.scorer()
         with make_progress(self.console) as progress:
             total = sum(len(r["hits"]) for r in rows)
-            advance = bar(progress, "teacher: pointwise (shard)", total)
-            records = score_candidates(scorer, rows, queries, docs, advance)
+            shown = TeacherBar(progress, "teacher: pointwise (shard)", total)
+            records = score_candidates(scorer, rows, queries, docs, shown)
             if self.config.teacher.pairwise_prompt != FROM_POINTWISE:
                 targets = self._target_rows(records, rows)
                 sampled = pairs.sample(targets, self.config.distill, iteration)
                 items = pairs.prompts(sampled, queries, docs)
                 total = scorer.pair_prompts(len(items))
-                scorer.score_pairs(items, bar(progress, "teacher: pairwise (shard)", total))
+                scorer.score_pairs(items, TeacherBar(progress, "teacher: pairwise (shard)", total))
         raise ShardDone(
             f"shard {self.shard[0]}/{self.shard[1]} of iteration {iteration}: {len(rows)} queries, "
             f"{scorer.computed} prompts scored, {scorer.reused} already stored in "
@@ -589,7 +648,7 @@ class Pipeline:
     def plan(self) -> str:
         """What this run will do and what it costs in teacher prompts, before any of it."""
         c, t, d = self.config, self.config.teacher, self.config.distill
-        n = len(self.inputs.queries)
+        n = len(self.inputs.queries) or self.generated_count()
         pairwise = (
             "pair targets from the pointwise scores (no prompts)"
             if t.pairwise_prompt == FROM_POINTWISE
@@ -602,20 +661,48 @@ class Pipeline:
             else "no qrels: no evaluation"
         )
         dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
+        known = known_rate(self._rate_key(t.pointwise_prompt))
+        timing = (
+            f"about {duration(n * d.top_k / known['prompts_per_s'])} of pointwise scoring per "
+            f"iteration at {known['prompts_per_s']:.2f} prompts/s (measured on this machine "
+            f"{known['date']}), less what the cache holds"
+            if known
+            else "the teacher's rate is measured on its first prompts and the time left printed"
+        )
+        written = (
+            ""
+            if self.inputs.queries
+            else f"the teacher writes {n} queries ({c.generate.prompt}) for {n} sampled "
+            f"passages, kept where the start ranks their passage in its top-{d.top_k}; then "
+        )
         return (
-            f"plan: {self.path}; {c.iterations} iteration(s), each {n} queries x top-{d.top_k} "
+            f"plan: {self.path}; {written}{c.iterations} iteration(s), each {n} queries x "
+            f"top-{d.top_k} "
             f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
-            f"{t.model} in {dtype}; {len(self.inputs.docs)} passages; {evaluation}. Scores "
-            "already in the cache are not asked again; each bar shows its rate and time left."
+            f"{t.model} in {dtype}; {len(self.inputs.docs)} passages; {evaluation}; {timing}. "
+            f"Scores already in the cache ({self.cache_path}) are not asked again."
+        )
+
+    def resuming(self) -> str | None:
+        """What a rerun keeps, before it goes on: the finished stages and the stored scores."""
+        if not self.run.stages:
+            return None
+        done = [key for key in self.run.stages if (self.path / key).exists()]
+        if not done:
+            return None
+        last = max(done, key=lambda key: (self.path / key).stat().st_mtime)
+        scores = f"; {count_scores(self.cache_path)} teacher scores in {self.cache_path}"
+        return (
+            f"resuming {self.path}: {len(done)} finished stages kept (the latest: "
+            f"{last}){scores if self.cache_path.is_file() else ''}"
         )
 
     def _loop(self) -> dict:
+        resumed = self.resuming()
+        if resumed:
+            self.console.print(resumed)
         self.console.print(self.plan())
         torch.manual_seed(self.config.distill.seed)
-        write_jsonl(
-            self.path / "queries.jsonl",
-            ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
-        )
         fp = self.start_checkpoint()
         for iteration in range(self.config.iterations + 1):
             if iteration:
@@ -624,6 +711,12 @@ class Pipeline:
             self.evaluate(iteration, index, index_fp)
             if iteration == 0:
                 self.baselines()
+                if not self.config.data.queries:
+                    self.generate_queries(index, index_fp)
+                write_jsonl(
+                    self.path / "queries.jsonl",
+                    ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
+                )
             if iteration == self.config.iterations:
                 break
             fp = self.candidates(iteration, index, index_fp)
@@ -640,5 +733,7 @@ def run(
     console: Console,
     force: bool = False,
     shard: tuple[int, int] | None = None,
+    cache: Path | None = None,
 ) -> dict:
-    return Pipeline(config, run_dir, console, force, shard=shard).run_all()
+    """The loop; teacher scores go to `cache` (default: the run directory's own file)."""
+    return Pipeline(config, run_dir, console, force, cache, shard).run_all()

@@ -151,6 +151,11 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         "pairwise_prompt": config_dict["teacher"]["pairwise_prompt"],
         "student": config_dict["student"]["model"],
         "config": config_dict,
+        "generated_queries": (
+            read_json(run_dir / "generated" / "stats.json")
+            if (run_dir / "generated" / "stats.json").is_file()
+            else None
+        ),
         "iterations": rows,
         "timings_s": timings or {},
     }
@@ -200,6 +205,19 @@ def _resume_note(summary: dict) -> list[str]:
     return [f"**Incomplete** (iteration {asked} not done): rerun the same command to resume.", ""]
 
 
+def _queries_text(summary: dict) -> str:
+    data, written = summary["config"]["data"], summary.get("generated_queries")
+    if data["queries"]:
+        return f"`{data['queries']}` (split: {data['queries_split'] or 'all'})"
+    if not written:
+        return "to be written by the teacher (not yet)"
+    return (
+        f"written by the teacher for {written['passages']} sampled passages: {written['unique']} "
+        f"unique, {written['kept']} kept ({written['share_kept'] * 100:.0f}%; "
+        f"{written['filter']})"
+    )
+
+
 def markdown(summary: dict) -> str:
     engine = summary["config"]["teacher"].get("engine", "transformers")
     lines = [
@@ -212,9 +230,7 @@ def markdown(summary: dict) -> str:
         f"`{summary['pointwise_prompt']}`, pairwise `{summary['pairwise_prompt']}`; "
         f"distillation targets: {targets_text(summary['config']['distill'])}",
         f"- data: corpus `{summary['config']['data']['corpus']}`, queries "
-        f"`{summary['config']['data']['queries']}` "
-        f"(split: {summary['config']['data']['queries_split'] or 'all'}), qrels "
-        f"`{summary['config']['data']['qrels']}`",
+        f"{_queries_text(summary)}, qrels `{summary['config']['data']['qrels']}`",
         "",
     ]
     evaluated = [r for r in summary["iterations"] if "metrics" in r]

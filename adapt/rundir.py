@@ -17,6 +17,9 @@ from adapt.io import atomic_open, read_json, write_json
 # Settings a run may change between invocations without --force: more iterations continue a run
 # (no stage depends on the count), fewer stop it early.
 CONTINUABLE = {"iterations"}
+# Sections only the teacher's stages (generated queries, iteration 1 on) read: the start, its
+# index, evaluation and baselines are the same whatever they say.
+DISTILL_ONLY = {"teacher", "distill", "generate"}
 
 
 def to_toml(values: dict[str, Any]) -> str:
@@ -53,9 +56,9 @@ class RunDir:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise AdaptError(f"{path}: another adapt process is using this run directory") from None
-        self._check_config(force)
         stages = path / "stages.json"
         self.stages: dict[str, str] = read_json(stages) if stages.is_file() else {}
+        self._check_config(force)
 
     def _check_config(self, force: bool) -> None:
         saved = self.path / "config.json"
@@ -69,7 +72,7 @@ class RunDir:
                 for k in old.keys() | new.keys()
                 if old.get(k) != new.get(k) and k not in CONTINUABLE
             )
-            if changed and not force:
+            if changed and not force and self._would_overwrite(changed):
                 raise AdaptError(
                     f"{self.path}: config differs from the run's ({', '.join(changed)}); "
                     "for other data or another experiment, give another --run-dir; --force "
@@ -78,6 +81,13 @@ class RunDir:
         write_json(saved, current)
         with atomic_open(self.path / "config.toml") as handle:
             handle.write(to_toml(current))
+
+    def _would_overwrite(self, changed: list[str]) -> bool:
+        """Whether a finished stage reads a changed setting. A run that failed before its first
+        teacher stage (a mistyped teacher, say) then never blocks the corrected command."""
+        if all(key.split(".")[0] in DISTILL_ONLY for key in changed):
+            return any(not stage.startswith("iter-0/") for stage in self.stages)
+        return bool(self.stages)
 
     def done(self, output: Path, fingerprint: str) -> bool:
         key = str(output.relative_to(self.path))

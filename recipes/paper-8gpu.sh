@@ -20,8 +20,10 @@ gpus=${GPUS:-8}
 recipe=${RECIPE:-$(dirname "$0")/paper-8gpu.toml}
 iterations=${ITERATIONS:-2}
 read -r -a adapt <<< "${ADAPT:-adapt}"
+# Private caches: each shard writes its own file (eight writers on one SQLite file would queue),
+# merged into the run's own.
 args=(--recipe "$recipe" --corpus "$data" --queries "$data" --queries-split train
-      --qrels "$data/qrels/test.tsv")
+      --qrels "$data/qrels/test.tsv" --private-cache)
 
 for k in $(seq 1 "$iterations"); do
     "${adapt[@]}" run "${args[@]}" --run-dir "$run" --iterations $((k - 1))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def adapt(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -93,9 +94,18 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
         "--query",
         "sort a list",
         "--k",
-        "3",
+        "8",
     )
+    # The index remembers its corpus: each hit shows its text, not only its id.
     assert one.returncode == 0 and "sort a list" in one.stdout
+    assert "a thread can lock memory" in " ".join(one.stdout.split())
+    unnamed = adapt(
+        "search", "--checkpoint", str(tiny_colbert), "--index", str(index), "--queries",
+        str(tiny_beir / "queries.jsonl"), cwd=tmp_path,
+    )  # fmt: skip
+    written = tmp_path / "run-queries.trec"
+    assert unnamed.returncode == 0 and written.is_file()
+    assert f"to{written}" in "".join(unnamed.stderr.split())  # says where it wrote
     run_file = tmp_path / "run.trec"
     batch = adapt(
         "search",
@@ -112,6 +122,27 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     assert len(run_file.read_text().splitlines()) == 4 * 8
     evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
     assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout
+
+
+def test_an_index_is_searched_only_with_the_checkpoint_that_built_it(
+    tiny_beir, tiny_colbert, tmp_path
+):
+    from adapt.retriever.colbert import ColBERT
+
+    index = tmp_path / "index.pt"
+    built = adapt(
+        "index", "--checkpoint", str(tiny_colbert), "--corpus", str(tiny_beir), "--out", str(index)
+    )
+    assert built.returncode == 0, built.stderr
+    other = ColBERT.load(str(tiny_colbert))
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    other.save(tmp_path / "other")
+    searched = adapt(
+        "search", "--checkpoint", str(tmp_path / "other"), "--index", str(index), "--query", "x"
+    )
+    assert searched.returncode == 2
+    assert f"{index} was encoded by {tiny_colbert}, not by" in " ".join(searched.stderr.split())
 
 
 def test_index_refuses_a_plain_encoder(tiny_beir, tmp_path):

@@ -100,6 +100,7 @@ def test_a_run_from_before_a_setting_existed_opens_without_force(tmp_path):
     write_json(tmp_path / "config.json", older)
     RunDir(tmp_path, config)._lock_handle.close()
     write_json(tmp_path / "config.json", older)
+    write_json(tmp_path / "stages.json", {"iter-1/pointwise.jsonl": "fp"})  # read the weight
     config.distill.teacher_weight = 0.5
     with pytest.raises(AdaptError, match=r"\(distill.teacher_weight\)"):
         RunDir(tmp_path, config)

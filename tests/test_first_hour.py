@@ -80,6 +80,7 @@ def test_another_corpus_in_a_used_run_dir_is_told_to_take_another(
     used.mkdir()
     first = load_config(None, {"data.corpus": "first", "data.queries": "first"})
     (used / "config.json").write_text(json.dumps(first.to_dict()))
+    (used / "stages.json").write_text('{"iter-0/checkpoint": "fp"}')  # the first's start is built
     code, _, err = adapt(
         monkeypatch, capsys, "run", "--corpus", tiny_beir, "--queries", tiny_beir, "--run-dir", used
     )
@@ -248,3 +249,30 @@ def test_an_unreachable_hub_fails_at_once(monkeypatch):
     monkeypatch.setattr(hub.socket, "create_connection", refuse)
     with pytest.raises(AdaptError, match=r"'no-such-org/no-such-model'.*hub .* is unreachable"):
         hub.resolve("no-such-org/no-such-model", "teacher")
+
+
+def test_a_failed_start_never_blocks_the_corrected_command(tmp_path):
+    """A run that stopped before its first teacher stage (a teacher that would not load, say)
+    takes another teacher without --force; once teacher stages finished, it is refused."""
+    from adapt.rundir import RunDir
+
+    def config(**changes):
+        return load_config(None, {"data.corpus": "c", "data.queries": "q", **changes})
+
+    def open_run(settings) -> RunDir:
+        run = RunDir(tmp_path, settings)
+        run.close()
+        return run
+
+    start = tmp_path / "iter-0" / "checkpoint"
+    start.mkdir(parents=True)
+    open_run(config(**{"teacher.model": "typo"})).mark(start, "fp")
+    open_run(config(**{"teacher.model": "smollm2-135m"}))  # accepted: nothing read the teacher
+    with pytest.raises(AdaptError, match=r"config differs from the run's \(data.corpus\)"):
+        open_run(config(**{"teacher.model": "smollm2-135m", "data.corpus": "d"}))
+    scored = tmp_path / "iter-1" / "pointwise.jsonl"
+    scored.parent.mkdir()
+    scored.write_text("")
+    open_run(config(**{"teacher.model": "smollm2-135m"})).mark(scored, "fp")
+    with pytest.raises(AdaptError, match=r"config differs from the run's \(teacher.model\)"):
+        open_run(config(**{"teacher.model": "qwen2.5-coder-0.5b"}))

@@ -157,6 +157,7 @@ def _run(recipe, run_dir) -> list[str]:
         str(recipe),
         "--run-dir",
         str(run_dir),
+        "--private-cache",
     ]
 
 
@@ -218,5 +219,8 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(scoring_inputs, tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
-    assert "interrupted. Finished stages and every teacher score" in " ".join(stderr.split())
-    assert "run the same command to resume" in stderr
+    said = " ".join(stderr.split())
+    assert "interrupted. Kept: every finished stage, and the teacher scores this command " in said
+    # Scores are committed every few seconds: what it says it kept is what the file holds.
+    assert f"stored ({_stored(cache)} in {cache})" in said
+    assert "run the same command to resume" in said

@@ -54,7 +54,7 @@ def test_query_likelihood_prefers_the_passage_that_answers(smol_backend, tmp_pat
 def test_cache_means_no_prompt_is_scored_twice(smol_backend, tmp_path):
     counting = CountingBackend(smol_backend)
     template = load_template("yes-no")
-    first = TeacherScorer(counting, ScoreCache(tmp_path / "c.sqlite"), template, chunk=2)
+    first = TeacherScorer(counting, ScoreCache(tmp_path / "c.sqlite"), template)
     scores = first.score_pointwise([(QUERY, d) for d in DOCS[:2]])
     assert counting.prompts == 2
     # A second scorer on the same file (a resumed run) scores only the new document.
@@ -66,6 +66,20 @@ def test_cache_means_no_prompt_is_scored_twice(smol_backend, tmp_path):
     edited = Document("owl", "Owls are birds of prey.")
     second.score_pointwise([(QUERY, edited)])
     assert counting.prompts == 4
+
+
+def test_scores_are_committed_as_scoring_goes(smol_backend, tmp_path):
+    """A Ctrl-C keeps what was scored before it: each chunk is committed when done, and a chunk
+    is sized to about `commit_seconds` of work (here: one backend batch of 4)."""
+    docs = [Document(f"d{i}", f"passage number {i} about owls and tea") for i in range(9)]
+    path = tmp_path / "c.sqlite"
+    scorer = TeacherScorer(
+        smol_backend, ScoreCache(path), load_template("yes-no"), commit_seconds=0
+    )
+    reader, seen = ScoreCache(path), []
+    scorer.score_pointwise([(QUERY, d) for d in docs], lambda n: seen.append(len(reader)))
+    assert max(seen) == 8  # the last batch's progress: the first two were committed before it
+    assert len(reader) == 9
 
 
 def _ab_scorer(backend, path, both_orders: bool) -> TeacherScorer:

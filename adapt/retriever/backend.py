@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from adapt.data import Document
 from adapt.errors import AdaptError
+from adapt.hub import weights_fingerprint
+from adapt.io import read_json, write_json
 from adapt.retriever.dense import DenseIndex
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.plaid import PlaidIndex
@@ -54,14 +56,47 @@ def build(
     maxlen: int,
     batch_size: int,
     progress: "Progress | None" = None,
+    corpus: str = "",
 ) -> Index:
-    """Build and save an index of `kind` (a `choose` result) at `out`."""
+    """Build and save an index of `kind` (a `choose` result) at `out`, with a record of the
+    checkpoint that encoded it and the corpus it holds (`source_path`)."""
     if kind == "plaid":
-        return PlaidIndex.build(checkpoint, docs, out, maxlen, batch_size, progress=progress)
-    builder = DenseIndex if kind == "faiss" else ExactIndex
-    index = builder.build(model, docs, maxlen, batch_size, progress)
-    index.save(out)
+        index = PlaidIndex.build(checkpoint, docs, out, maxlen, batch_size, progress=progress)
+    else:
+        index = (DenseIndex if kind == "faiss" else ExactIndex).build(
+            model, docs, maxlen, batch_size, progress
+        )
+        index.save(out)
+    source = {
+        "checkpoint": str(checkpoint),
+        "weights": weights_fingerprint(checkpoint) if checkpoint.exists() else None,
+        "corpus": str(Path(corpus).resolve()) if corpus else None,
+        "documents": len(docs),
+    }
+    write_json(source_path(out), source)
     return index
+
+
+def source_path(index: Path) -> Path:
+    """The record beside an index (a file or a folder): `index.pt` -> `index.pt.source.json`."""
+    return index.with_name(index.name + ".source.json")
+
+
+def check_source(index: Path, checkpoint: Path) -> dict:
+    """The index's record, after making sure `checkpoint` is the one that encoded it: queries
+    encoded by other weights score against its vectors without any error, and mean nothing."""
+    record = source_path(index)
+    if not record.is_file():
+        return {}
+    source = read_json(record)
+    known = source.get("weights") and checkpoint.exists()
+    if known and weights_fingerprint(checkpoint) != source["weights"]:
+        raise AdaptError(
+            f"{index} was encoded by {source['checkpoint']}, not by {checkpoint} (other "
+            "weights): its scores would mean nothing. Search it with that checkpoint, or "
+            f"index again: adapt index --checkpoint {checkpoint} --corpus CORPUS --out NEW"
+        )
+    return source
 
 
 def open_index(path: Path) -> Index:

@@ -9,7 +9,6 @@ Scores always come from logits or log-probabilities, never from generated text, 
 that says "Answer A" cannot change how a score is parsed.
 """
 
-import hashlib
 import inspect
 import json
 import os
@@ -46,21 +45,9 @@ class Backend(Protocol):
         self, prompts: list[str], continuations: list[str], progress: Progress | None = None
     ) -> np.ndarray: ...
 
-
-def _weights_fingerprint(location: Path) -> str:
-    """Names, sizes and the first MiB of every weight file: catches swapped or retrained weights
-    without hashing gigabytes on every start."""
-    digest = hashlib.sha256()
-    files = (
-        [location]
-        if location.is_file()
-        else sorted(p for p in location.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
-    )
-    for file in files:
-        digest.update(f"{file.name}:{file.stat().st_size}".encode())
-        with file.open("rb") as handle:
-            digest.update(handle.read(1 << 20))
-    return digest.hexdigest()[:16]
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
+    ) -> list[str]: ...
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
@@ -98,7 +85,7 @@ def local_model_dir(ref: str) -> tuple[str, str]:
     path = Path(location)
     if not path.exists():
         return location, f"hub:{location}"
-    fingerprint = _weights_fingerprint(path)
+    fingerprint = hub.weights_fingerprint(path, 1 << 20)
     if path.suffix == ".gguf":
         target = hub.cache_dir() / "converted" / f"{path.stem}-{fingerprint}"
         if not (target / "config.json").is_file():
@@ -239,6 +226,40 @@ class TransformersBackend:
                 progress(len(rows))
         return out
 
+    @torch.inference_mode()
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
+    ) -> list[str]:
+        """One sampled continuation per prompt, up to its first line break: what a query
+        generator writes. Seeded, so the same prompts and seed give the same texts."""
+        encoded = self._encode(prompts)
+        stops = [self.tokenizer.eos_token_id, *_line_break_ids(self.tokenizer)]
+        texts = [""] * len(prompts)
+        torch.manual_seed(seed)
+        for rows in self._batches([len(e) for e in encoded]):
+            width = max(len(encoded[r]) for r in rows)
+            pad = self.tokenizer.pad_token_id
+            # Left padding: every prompt ends where generation starts.
+            ids = torch.tensor([[pad] * (width - len(encoded[r])) + encoded[r] for r in rows])
+            mask = torch.tensor(
+                [[0] * (width - len(encoded[r])) + [1] * len(encoded[r]) for r in rows]
+            )
+            out = self.model.generate(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=stops,
+                pad_token_id=pad,
+            )
+            new = out if self.is_seq2seq else out[:, width:]
+            for row, tokens in zip(rows, new.tolist()):
+                texts[row] = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return [text.split("\n")[0].strip() for text in texts]
+
     def _shared_prefix(self, prefix: list[int], suffixes: list[list[int]]) -> np.ndarray:
         from transformers import DynamicCache
 
@@ -285,6 +306,12 @@ class TransformersBackend:
             target = ids[i, start : start + count]
             means[i] = torch.log_softmax(logits, -1).gather(-1, target[:, None]).mean()
         return means.cpu().numpy()
+
+
+def _line_break_ids(tokenizer) -> list[int]:
+    """Tokens that are a line break, to stop a generated query at the end of its line."""
+    ids = tokenizer.encode("\n", add_special_tokens=False)
+    return ids if len(ids) == 1 else []
 
 
 ENGINES = ("transformers", "vllm")

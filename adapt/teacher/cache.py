@@ -8,7 +8,9 @@ scored, so a killed run loses at most the batch in flight; WAL mode lets two run
 import hashlib
 import sqlite3
 from pathlib import Path
+from typing import ClassVar
 
+from adapt import hub
 from adapt.errors import AdaptError
 
 SCHEMA = """
@@ -36,7 +38,26 @@ def content_hash(*texts: str) -> str:
     return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
 
 
+def shared_path() -> Path:
+    """The score cache every run shares unless told to keep its own: the keys hold the teacher,
+    the template and the texts, so a score found there is the score that would be computed."""
+    return hub.cache_dir() / "teacher-scores.sqlite"
+
+
+def count_scores(path: Path) -> int:
+    db = sqlite3.connect(path, timeout=60)
+    try:
+        return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    except sqlite3.OperationalError:  # created, never written
+        return 0
+    finally:
+        db.close()
+
+
 class ScoreCache:
+    # Scores this process stored, by cache file: what an interrupted command says it kept.
+    stored: ClassVar[dict[str, int]] = {}
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -64,6 +85,7 @@ class ScoreCache:
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(*key, float(score)) for key, score in items],
             )
+        ScoreCache.stored[str(self.path)] = ScoreCache.stored.get(str(self.path), 0) + len(items)
 
     def merge(self, other: Path) -> int:
         """Copy in every score of another cache file; returns how many were new."""
@@ -82,7 +104,7 @@ class ScoreCache:
         return len(self) - before
 
     def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+        return count_scores(self.path)
 
     def close(self) -> None:
         self.db.close()

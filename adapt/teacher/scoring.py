@@ -6,6 +6,7 @@ Pairwise: `ab` gives P(A) over {A, B}; with `both_orders` each pair is also aske
 P(i > j) = (P_A(i, j) + 1 - P_A(j, i)) / 2, which cancels a constant position bias.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ from adapt.teacher.cache import Key, ScoreCache, content_hash
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
+
+# Scores are committed at least this often (seconds of scoring), so a Ctrl-C or a kill loses
+# a few seconds of work at most, whatever the machine's rate.
+COMMIT_SECONDS = 5.0
 
 
 @dataclass
@@ -34,14 +39,14 @@ class TeacherScorer:
         pointwise: Template | None,
         pairwise: Template | None = None,
         both_orders: bool = True,
-        chunk: int = 64,
+        commit_seconds: float = COMMIT_SECONDS,
     ) -> None:
         self.backend = backend
         self.cache = cache
         self.pointwise = pointwise
         self.pairwise = pairwise
         self.both_orders = both_orders
-        self.chunk = chunk
+        self.commit_seconds = commit_seconds
         self.computed = 0  # prompts scored by the model in this process
         self.reused = 0  # prompts answered from the cache
         tokenizer = backend.tokenizer
@@ -54,12 +59,12 @@ class TeacherScorer:
         """Prompts that scoring `pairs` pairs asks: one per order."""
         return pairs * (2 if self.both_orders else 1)
 
-    def _truncate(self, text: str, limit: int) -> str:
+    def truncate(self, text: str, limit: int) -> str:
         tokenizer = self.backend.tokenizer
         ids = tokenizer.encode(text, add_special_tokens=False)
         return text if len(ids) <= limit else tokenizer.decode(ids[:limit])
 
-    def _wrap(self, template: Template, prompt: str) -> str:
+    def wrap(self, template: Template, prompt: str) -> str:
         if not template.chat:
             return prompt
         messages = [{"role": "user", "content": prompt}]
@@ -75,6 +80,8 @@ class TeacherScorer:
         group_by: list[str] | None = None,
     ) -> np.ndarray:
         """Look every key up; score only the misses, committing each chunk as it completes.
+        A chunk starts at one backend batch and is then sized from the measured rate to take
+        about `commit_seconds`.
 
         `group_by` orders the misses so that items sharing a prompt prefix land in one chunk,
         where the backend can encode that prefix once."""
@@ -86,12 +93,18 @@ class TeacherScorer:
         self.reused += len(keys) - len(missing)
         if group_by is not None:
             missing.sort(key=lambda i: group_by[i])
-        for start in range(0, len(missing), self.chunk):
-            rows = missing[start : start + self.chunk]
+        batch = getattr(self.backend, "batch_size", 8)
+        size, start = batch, 0
+        while start < len(missing):
+            rows = missing[start : start + size]
+            began = time.perf_counter()
             values = compute(rows, progress)
             scores[rows] = values
             self.cache.put_many([(keys[r], v) for r, v in zip(rows, values)])
             self.computed += len(rows)
+            start += len(rows)
+            rate = len(rows) / max(time.perf_counter() - began, 1e-6)
+            size = max(batch, int(rate * self.commit_seconds) // batch * batch)
         return scores
 
     def score_pointwise(
@@ -100,8 +113,8 @@ class TeacherScorer:
         t = self.pointwise
         if t is None:
             raise ValueError("no pointwise template configured")
-        queries = [self._truncate(q.text, t.max_query_tokens) for q, _ in items]
-        docs = [self._truncate(d.full_text, t.max_document_tokens) for _, d in items]
+        queries = [self.truncate(q.text, t.max_query_tokens) for q, _ in items]
+        docs = [self.truncate(d.full_text, t.max_document_tokens) for _, d in items]
         keys = [
             (self.backend.fingerprint, t.digest, q.id, d.id, "", content_hash(q.text, d.full_text))
             for q, d in items
@@ -109,11 +122,11 @@ class TeacherScorer:
 
         def compute(rows: list[int], progress: Progress | None) -> np.ndarray:
             if t.mode == "query-likelihood":
-                prompts = [self._wrap(t, t.template.format(document=docs[r])) for r in rows]
+                prompts = [self.wrap(t, t.template.format(document=docs[r])) for r in rows]
                 continuations = [t.continuation.format(query=queries[r]) for r in rows]
                 return self.backend.continuation_logprobs(prompts, continuations, progress)
             prompts = [
-                self._wrap(t, t.template.format(query=queries[r], document=docs[r])) for r in rows
+                self.wrap(t, t.template.format(query=queries[r], document=docs[r])) for r in rows
             ]
             logits = self.backend.label_logits(prompts, self.pointwise_labels, progress)
             return logits[:, 0] - logits[:, 1]
@@ -135,7 +148,7 @@ class TeacherScorer:
 
         def text(doc: Document) -> str:
             if doc.id not in truncated:
-                truncated[doc.id] = self._truncate(doc.full_text, t.max_document_tokens)
+                truncated[doc.id] = self.truncate(doc.full_text, t.max_document_tokens)
             return truncated[doc.id]
 
         keys = [
@@ -154,9 +167,9 @@ class TeacherScorer:
             prompts = []
             for r in rows:
                 q, a, b = asked[r]
-                query = self._truncate(q.text, t.max_query_tokens)
+                query = self.truncate(q.text, t.max_query_tokens)
                 body = t.template.format(query=query, document_a=text(a), document_b=text(b))
-                prompts.append(self._wrap(t, body))
+                prompts.append(self.wrap(t, body))
             logits = self.backend.label_logits(prompts, self.pairwise_labels, progress)
             return 1.0 / (1.0 + np.exp(-(logits[:, 0] - logits[:, 1])))
 

@@ -26,6 +26,8 @@ MODES = {
     "yes-no": ("pointwise", {"query", "document"}, 2),
     "query-likelihood": ("pointwise", {"document"}, 0),
     "ab": ("pairwise", {"query", "document_a", "document_b"}, 2),
+    # Corpus-only runs: the teacher writes a query for a passage (up to max_query_tokens).
+    "generate": ("generate", {"document"}, 0),
 }
 
 

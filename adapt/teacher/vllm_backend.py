@@ -116,3 +116,13 @@ class VLLMBackend:
             rows = output.prompt_logprobs[len(p) : len(p) + len(s)]
             means.append(np.mean([row[t].logprob for row, t in zip(rows, s)]))
         return np.array(means, dtype=np.float32)
+
+    def generate(
+        self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
+    ) -> list[str]:
+        """One sampled continuation per prompt, up to its first line break (seeded)."""
+        params = self._vllm.SamplingParams(
+            temperature=temperature, max_tokens=max_new_tokens, seed=seed, stop=["\n"]
+        )
+        encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+        return [o.outputs[0].text.split("\n")[0].strip() for o in self._run(encoded, params, None)]

@@ -1,0 +1,155 @@
+"""Corpus-only adaptation: the teacher writes the queries, the start filters them, the loop runs
+on them; a kill during writing loses one batch and the resumed file equals an uninterrupted one."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from adapt.data import Document, Query
+from adapt.io import read_jsonl
+from adapt.teacher import generation
+from adapt.teacher.cache import ScoreCache
+from adapt.teacher.scoring import TeacherScorer
+from adapt.teacher.templates import load_template
+from tests.conftest import WORDS
+
+
+def _recipe(
+    tmp_path: Path, corpus: Path, student: Path, n: int, qrels: Path | None, top_k: int = 3
+) -> Path:
+    recipe = tmp_path / "recipe.toml"
+    evaluation = f'qrels = "{qrels}"\neval_queries = "{corpus}"\n' if qrels else ""
+    recipe.write_text(
+        f"""iterations = 1
+[data]
+corpus = "{corpus}"
+{evaluation}[student]
+model = "{student}"
+dim = 16
+doc_maxlen = 16
+eval_doc_maxlen = 16
+query_maxlen = 12
+[teacher]
+model = "smollm2-135m"
+dtype = "float32"
+batch_size = 4
+[generate]
+queries = {n}
+[distill]
+top_k = {top_k}
+nway = {top_k}
+"""
+    )
+    return recipe
+
+
+def _run(recipe: Path, run_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "adapt",
+        "run",
+        "--recipe",
+        str(recipe),
+        "--run-dir",
+        str(run_dir),
+        "--private-cache",
+    ]
+
+
+def test_a_corpus_only_run_writes_filters_and_adapts(tiny_beir, tiny_bert, tmp_path):
+    recipe = _recipe(tmp_path, tiny_beir, tiny_bert, 8, tiny_beir / "qrels" / "test.tsv")
+    run = tmp_path / "run"
+    done = subprocess.run(_run(recipe, run), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads((run / "generated" / "stats.json").read_text())
+    kept = read_jsonl(run / "generated" / "queries.jsonl")
+    assert stats["passages"] == stats["written"] == 8 and stats["kept"] == len(kept)
+    assert 0 < len(kept) <= stats["unique"] <= 8
+    # The filter: each kept query's source passage is among the start's top-3 for it, which is
+    # exactly what the start handed the teacher as its candidates.
+    candidates = {
+        r["query_id"]: [h[0] for h in r["hits"]]
+        for r in read_jsonl(run / "iter-1" / "candidates.jsonl")
+    }
+    assert set(candidates) == {q["_id"] for q in kept}
+    assert all(q["passage_id"] in candidates[q["_id"]] for q in kept)
+    assert [q["_id"] for q in read_jsonl(run / "queries.jsonl")] == [q["_id"] for q in kept]
+    report = (run / "report.md").read_text()
+    assert f"written by the teacher for 8 sampled passages: {stats['unique']} unique" in report
+    assert "iteration 1" in report  # evaluated on the real queries beside the baselines
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp_path):
+    """8 queries written in 2 batches of 4, each a few seconds; the top-6 of 12 passages keeps
+    about half of them."""
+    corpus = tmp_path / "corpus.jsonl"
+    rng = random.Random(0)
+    corpus.write_text(
+        "".join(
+            json.dumps({"_id": f"d{i}", "text": " ".join(rng.choices(WORDS, k=14))}) + "\n"
+            for i in range(12)
+        )
+    )
+    recipe = _recipe(tmp_path, corpus, tiny_bert, 8, None, top_k=6)
+    fresh = subprocess.run(
+        _run(recipe, tmp_path / "fresh"), capture_output=True, text=True, timeout=600
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    killed = tmp_path / "killed"
+    written = killed / "generated" / "written.jsonl"
+    process = subprocess.Popen(
+        _run(recipe, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while _lines(written) < 5 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 5 <= _lines(written) < 9, "the kill must land between the first and the last batch"
+    resumed = subprocess.run(_run(recipe, killed), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert written.read_text() == (tmp_path / "fresh" / "generated" / "written.jsonl").read_text()
+    fresh_dir = tmp_path / "fresh" / "generated"
+    assert (killed / "generated" / "queries.jsonl").read_text() == (
+        fresh_dir / "queries.jsonl"
+    ).read_text()
+    stats = [json.loads((d / "stats.json").read_text()) for d in (killed / "generated", fresh_dir)]
+    for one in stats:
+        one.pop("queries_per_s")  # a rate, measured on each run's own batches
+    assert stats[0] == stats[1]
+
+
+def test_a_torn_last_line_is_cut_and_other_settings_start_again(smol_backend, tmp_path):
+    scorer = TeacherScorer(smol_backend, ScoreCache(tmp_path / "c.sqlite"), None)
+    template = load_template("generate-question", "generate")
+    docs = [Document(f"d{i}", f"owls hunt at night, passage {i}") for i in range(6)]
+    out = tmp_path / "written.jsonl"
+    first = generation.generate(scorer, template, docs, out, 0.8, 0)
+    with out.open("a") as handle:
+        handle.write('{"passage_id": "d9", "te')  # a kill in the middle of a write
+    again = generation.generate(scorer, template, docs, out, 0.8, 0)
+    assert again == first and _lines(out) == 7  # the header and six rows
+    other = generation.generate(scorer, template, docs, out, 0.5, 0)
+    assert _lines(out) == 7 and [r["passage_id"] for r in other] == [d.id for d in docs]
+
+
+def test_duplicates_and_empty_queries_are_dropped():
+    rows = [
+        {"passage_id": "a", "text": "How do owls hunt?"},
+        {"passage_id": "b", "text": "how do owls hunt"},
+        {"passage_id": "c", "text": "  "},
+        {"passage_id": "d", "text": "What is green tea?"},
+    ]
+    queries = generation.unique_queries(rows)
+    assert [q.id for q in queries] == ["gen-a", "gen-d"]
+    kept = generation.consistent(queries, {"gen-a": [("x", 1.0)], "gen-d": [("d", 1.0)]})
+    assert kept == [Query("gen-d", "What is green tea?")]

@@ -1,0 +1,145 @@
+"""What a terminal shows, in a real pseudo-terminal of 80 columns: the run's plan and resume line,
+the teacher's bar with its rate, cache hits and estimate, what Ctrl-C (typed, not signalled)
+says it kept, and help and listings that fit the width."""
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import N_DOCS, N_QUERIES
+from tests.test_kill import _stored
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+
+
+def in_terminal(
+    args: list[str],
+    columns: int = 80,
+    type_ctrl_c_when: Callable[[str], bool] | None = None,
+    timeout: float = 300,
+) -> tuple[int, str]:
+    """Exit code and screen text (escapes removed) of `adapt ARGS` in a pty of `columns`."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal is the pty, sized before adapt starts
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        os.execve(sys.executable, [sys.executable, "-m", "adapt", *args], {**env, "TERM": "xterm"})
+    chunks, typed, deadline = [], False, time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data.decode(errors="replace"))
+        if type_ctrl_c_when and not typed and type_ctrl_c_when(ANSI.sub("", "".join(chunks))):
+            os.write(fd, b"\x03")  # what a user types; the terminal turns it into SIGINT
+            typed = True
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), ANSI.sub("", "".join(chunks))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def _score(inputs, cache: Path, out: Path) -> list[str]:
+    corpus, queries, candidates = inputs
+    return [
+        *("score", "--candidates", str(candidates), "--corpus", str(corpus)),
+        *("--queries", str(queries), "--out", str(out), "--cache", str(cache)),
+        *("--teacher", "smollm2-135m", "--prompt", "yes-no", "--dtype", "float32"),
+    ]
+
+
+def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
+    total = N_DOCS * N_QUERIES
+    cache = tmp_path / "cache.sqlite"
+    code, screen = in_terminal(
+        _score(scoring_inputs, cache, tmp_path / "out.jsonl"),
+        type_ctrl_c_when=lambda text: "prompts/s measured" in text,
+    )
+    said = flat(screen)
+    assert f"teacher: pointwise: {total} prompts, 0 already in the cache, {total} to score" in said
+    assert re.search(r"teacher: pointwise: [0-9.]+ prompts/s measured; about \d+ s for the", said)
+    assert re.search(r"\d+/160 .*[0-9.]+/s .*eta", screen)  # the bar: count, rate, time left
+    kept = _stored(cache)
+    assert code == 130 and 0 < kept < total
+    assert f"the teacher scores this command stored ({kept} in {cache})" in said
+    assert "run the same command to resume" in said
+
+    code, screen = in_terminal(_score(scoring_inputs, cache, tmp_path / "out.jsonl"))
+    assert code == 0
+    assert f"{total} prompts, {kept} already in the cache, {total - kept} to score" in flat(screen)
+
+
+@pytest.fixture()
+def tiny_run(tiny_beir, tiny_bert, tmp_path) -> Path:
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f"""iterations = 1
+[data]
+corpus = "{tiny_beir}"
+queries = "{tiny_beir}"
+qrels = "{tiny_beir}/qrels/test.tsv"
+[student]
+model = "{tiny_bert}"
+dim = 16
+doc_maxlen = 16
+eval_doc_maxlen = 16
+query_maxlen = 12
+[teacher]
+model = "smollm2-135m"
+dtype = "float32"
+[distill]
+top_k = 3
+nway = 3
+"""
+    )
+    return recipe
+
+
+def test_a_run_prints_its_plan_and_a_rerun_says_what_it_resumes(tiny_run, tmp_path):
+    args = ["run", "--recipe", str(tiny_run), "--run-dir", str(tmp_path / "run"), "--private-cache"]
+    code, screen = in_terminal(args)
+    said = squeezed(screen)  # long paths wrap at 80 columns
+    assert code == 0, screen
+    assert f"plan:{tmp_path / 'run'};1iteration(s),each{N_QUERIES}queriesxtop-3=" in said
+    assert f"Scoresalreadyinthecache({tmp_path / 'run' / 'teacher-cache.sqlite'})" in said
+    assert "resuming" not in said
+
+    code, screen = in_terminal(args)
+    assert code == 0
+    assert re.search(
+        rf"resuming{tmp_path / 'run'}:\d+finishedstageskept\(thelatest:iter-1/eval.json\);"
+        rf"{N_QUERIES * 3}teacherscoresin",
+        squeezed(screen),
+    )
+
+
+@pytest.mark.parametrize("command", [["run", "--help"], ["score", "--help"], ["teachers"]])
+def test_help_and_listings_fit_80_columns(command):
+    code, screen = in_terminal(command)
+    assert code == 0 and "…" not in screen
+    assert max(map(len, screen.splitlines())) <= 80
