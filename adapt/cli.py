@@ -62,18 +62,19 @@ def _checkpoint(ref: str):
     """A dense student, or a ColBERT checkpoint with its head: index and search must project
     with the same head."""
     from adapt.device import resolve
+    from adapt.precision import student_dtype
     from adapt.retriever.colbert import ColBERT
     from adapt.retriever.dense import METADATA, DenseEncoder
 
-    if (Path(ref) / METADATA).is_file():
-        return DenseEncoder.load(ref).to(resolve("auto"))
-    model = ColBERT.load(ref)
-    if model.is_fresh:
+    model = DenseEncoder.load(ref) if (Path(ref) / METADATA).is_file() else ColBERT.load(ref)
+    if getattr(model, "is_fresh", False):
         raise AdaptError(
             f"{ref}: a plain encoder, not a ColBERT checkpoint; `adapt run` writes "
             "one (RUN/iter-0/checkpoint: the start, its head fitted to the corpus)"
         )
-    return model.to(resolve("auto"))  # a GPU when there is one, as `adapt run` places it
+    device = resolve("auto")  # a GPU when there is one, at its dtype, as `adapt run` runs it
+    model.compute_dtype = student_dtype("auto", device)
+    return model.to(device)
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:

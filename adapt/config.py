@@ -56,8 +56,12 @@ class StudentConfig:
     # and the student uses colbert-ai's markers (PLAID embeds documents through colbert-ai).
     index: str = "auto"
     # Where the student encodes and trains (adapt/device.py): "auto" (a GPU when there is one,
-    # by LOCAL_RANK), "cpu", "cuda" or "cuda:N". On a GPU it runs under bf16 autocast.
+    # by LOCAL_RANK), "cpu", "cuda" or "cuda:N".
     device: str = "auto"
+    # Its compute dtype: "auto" is bf16 autocast where the chip multiplies bf16 natively (GPUs
+    # from A100 on, AVX512-BF16 or AMX CPUs: 1.8x, same metrics, docs/benchmarks.md), else fp32;
+    # "float32" or "bfloat16" force one. The weights and Adam's state stay fp32.
+    dtype: str = "auto"
 
 
 @dataclass
@@ -142,6 +146,7 @@ NEUTRAL: dict[str, Any] = {
     "distill.min_pair_confidence": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",
+    "student.dtype": "auto",
     "teacher.engine": "transformers",
     # Runs with queries never read these.
     "generate.queries": GenerateConfig.queries,
@@ -154,6 +159,7 @@ NEUTRAL: dict[str, Any] = {
 UNHASHED = {
     "student.index",
     "student.device",
+    "student.dtype",
     "teacher.device",
     "teacher.tensor_parallel_size",
     "teacher.gpu_memory_utilization",

@@ -36,11 +36,11 @@ def resolve(name: str, setting: str = "device") -> torch.device:
     return torch.device("cuda", index)
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on a GPU: matmuls at tensor-core speed while the weights, and so the
-    optimizer's master copy, stay fp32. On the CPU nothing changes here."""
-    from adapt.precision import bf16_units
-
-    if device.type == "cuda" and bf16_units(device):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast(model: torch.nn.Module) -> contextlib.AbstractContextManager:
+    """The student's forward passes at its `compute_dtype` (set from `student.dtype` when it is
+    loaded): bf16 autocast runs the matmuls at the chip's bf16 speed while the weights, and so
+    the optimizer's master copy, stay fp32. fp32 changes nothing."""
+    dtype = getattr(model, "compute_dtype", torch.float32)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(next(model.parameters()).device.type, dtype=dtype)

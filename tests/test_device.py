@@ -2,11 +2,10 @@
 on the student's device. CPU only: a GPU is imitated where only the rule is under test, and
 torch's "meta" device stands in for "not the CPU" where a stage must follow its inputs."""
 
-import warnings
-
 import pytest
 import torch
 
+from adapt import precision
 from adapt.config import Config, DistillConfig, StudentConfig, TeacherConfig
 from adapt.data import Document, Query
 from adapt.device import autocast, resolve
@@ -61,18 +60,25 @@ def test_auto_and_cuda_place_the_process_by_local_rank(two_gpus, monkeypatch):
     assert "sees 2 CUDA devices" in _one_line_error("cuda:2")
 
 
-def test_autocast_is_bf16_on_a_gpu_with_bf16_units_and_nothing_elsewhere(monkeypatch):
-    with autocast(torch.device("cpu")):
+def test_autocast_follows_the_students_dtype(monkeypatch):
+    model = torch.nn.Linear(2, 2)
+    with autocast(model):  # no dtype set: fp32
         assert not torch.is_autocast_enabled("cpu")
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
-    for capability, expected in (((8, 0), True), ((7, 0), False)):  # A100, V100
+    model.compute_dtype = torch.bfloat16
+    with autocast(model):
+        assert (model(torch.ones(1, 2))).dtype == torch.bfloat16
+    assert model.weight.dtype == torch.float32  # the master weights stay fp32
+
+
+def test_auto_is_bf16_on_chips_with_bf16_units_and_fp32_elsewhere(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert precision.student_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})  # bf16 emulated: 5x slower
+    assert precision.student_dtype("auto", torch.device("cpu")) == torch.float32
+    assert precision.student_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    for capability, expected in (((8, 0), torch.bfloat16), ((7, 0), torch.float32)):  # A100, V100
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns that this machine has no CUDA
-            context = autocast(torch.device("cuda", 0))
-        assert isinstance(context, torch.autocast) == expected
-        if expected:
-            assert (context.device, context.fast_dtype) == ("cuda", torch.bfloat16)
+        assert precision.student_dtype("auto", torch.device("cuda", 0)) == expected
 
 
 def test_bad_devices_fail_the_settings_checks(no_gpu):
@@ -89,9 +95,9 @@ def test_the_device_does_not_change_stage_fingerprints():
     assert on_gpu.fingerprint("student", "teacher") == Config().fingerprint("student", "teacher")
 
 
-def _student(tiny_bert, device: str, kind: str = "colbert"):
+def _student(tiny_bert, device: str, kind: str = "colbert", dtype: str = "float32"):
     settings = StudentConfig(
-        str(tiny_bert), kind, dim=16, query_maxlen=12, doc_maxlen=16, device=device
+        str(tiny_bert), kind, dim=16, query_maxlen=12, doc_maxlen=16, device=device, dtype=dtype
     )
     return load_student(settings)
 
@@ -145,3 +151,36 @@ def test_the_loss_step_builds_its_tensors_on_the_students_device():
     assert {name: v.device.type for name, v in losses.items()} == dict.fromkeys(
         ["kd", "pair", "loss"], "meta"
     )
+
+
+@pytest.mark.parametrize("kind", ["colbert", "dense"])
+def test_a_bf16_student_indexes_searches_and_trains(tiny_bert, kind, tmp_path):
+    """bf16 autocast end to end on the CPU (what `auto` gives a GPU or a CPU with bf16 units):
+    the rankings agree with fp32's, and a training step leaves fp32 weights."""
+    from adapt.distill.train import train
+
+    if kind == "dense":
+        pytest.importorskip("faiss")
+    from adapt.retriever.backend import build, choose
+
+    docs = [Document(i, t) for i, t in DOCS]
+    queries = [Query(i, t) for i, t in QUERIES]
+    rankings = {}
+    for dtype in ("float32", "bfloat16"):
+        model = _student(tiny_bert, "cpu", kind, dtype)
+        assert model.compute_dtype == getattr(torch, dtype)
+        index = build(
+            choose("exact", len(docs), kind),
+            model,
+            tmp_path / "no-checkpoint",
+            docs,
+            tmp_path / dtype,
+            16,
+            3,
+        )
+        rankings[dtype] = index.search(model, queries, k=3)
+    for qid, hits in rankings["float32"].items():
+        assert rankings["bfloat16"][qid][0][0] == hits[0][0]
+    example = Example(queries[0], docs[:4], [4.0, 3.0, 2.0, 1.0], [(0, 1, 0.9)])
+    log = train(model, [example], DistillConfig(batch_size=1, epochs=1), 16, 0)
+    assert log and all(p.dtype == torch.float32 for p in model.parameters())

@@ -19,12 +19,18 @@ from tests.conftest import WORDS
 
 
 def _recipe(
-    tmp_path: Path, corpus: Path, student: Path, n: int, qrels: Path | None, top_k: int = 3
+    tmp_path: Path,
+    corpus: Path,
+    student: Path,
+    n: int,
+    qrels: Path | None,
+    top_k: int = 3,
+    iterations: int = 1,
 ) -> Path:
     recipe = tmp_path / "recipe.toml"
     evaluation = f'qrels = "{qrels}"\neval_queries = "{corpus}"\n' if qrels else ""
     recipe.write_text(
-        f"""iterations = 1
+        f"""iterations = {iterations}
 [data]
 corpus = "{corpus}"
 {evaluation}[student]
@@ -99,7 +105,8 @@ def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp
             for i in range(12)
         )
     )
-    recipe = _recipe(tmp_path, corpus, tiny_bert, 8, None, top_k=6)
+    # Iteration 0 only: the queries are written, filtered and stored; no teacher scoring.
+    recipe = _recipe(tmp_path, corpus, tiny_bert, 8, None, top_k=6, iterations=0)
     fresh = subprocess.run(
         _run(recipe, tmp_path / "fresh"), capture_output=True, text=True, timeout=600
     )

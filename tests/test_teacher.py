@@ -120,7 +120,7 @@ def test_instructions_inside_documents_cannot_change_parsing(smol_backend, tmp_p
     prompt = t.template.format(
         query=QUERY.text, document_a=injected.full_text, document_b=DOCS[0].full_text
     )
-    logits = smol_backend.label_logits([scorer._wrap(t, prompt)], scorer.pairwise_labels)[0]
+    logits = smol_backend.label_logits([scorer.wrap(t, prompt)], scorer.pairwise_labels)[0]
     assert score.prob == pytest.approx(1 / (1 + np.exp(-(logits[0] - logits[1]))), abs=1e-5)
 
 

@@ -151,7 +151,7 @@ def _losses(
     tensors = {k: v.to(device) for k, v in _collate(batch).items()}
     width = tensors["valid"].shape[1]
     texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
-    with autocast(device):  # bf16 forward on a GPU; the weights and optimizer stay fp32
+    with autocast(model):  # bf16 forward where student.dtype says; weights and Adam stay fp32
         student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
     student = student.float()  # the losses in fp32
     losses = {

@@ -187,7 +187,7 @@ class DenseIndex:
         matrix = np.empty((len(docs), model.encoder.config.hidden_size), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            with autocast(model.encoder.device):
+            with autocast(model):
                 vectors = model.encode([docs[i].full_text for i in rows], maxlen)
             matrix[rows] = vectors.float().cpu()  # faiss searches on the CPU
             if progress is not None:
@@ -210,7 +210,7 @@ class DenseIndex:
         task = progress.add_task("searching (dense)", total=len(queries)) if progress else None
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            with autocast(model.encoder.device):
+            with autocast(model):
                 encoded = model.encode([q.text for q in batch])
             vectors = encoded.float().cpu().numpy()
             scores, rows = self.index.search(vectors, k)

@@ -51,7 +51,7 @@ class ExactIndex:
         groups = []
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            with autocast(model.encoder.device):
+            with autocast(model):
                 embeddings, mask = model.encode_docs([docs[i].full_text for i in rows], maxlen)
             groups.append((torch.tensor(rows), embeddings.half().cpu(), mask.cpu()))
             if progress is not None:
@@ -73,8 +73,9 @@ class ExactIndex:
         task = progress.add_task("searching", total=len(queries)) if progress else None
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            with autocast(model.encoder.device):
+            with autocast(model):
                 encoded = model.encode_queries([q.text for q in batch])
+            encoded = encoded.float()  # MaxSim in fp32 whatever the encoder ran at
             top = self.score(encoded, max_block_elements).topk(k, dim=1)
             for query, values, indices in zip(batch, top.values, top.indices):
                 results[query.id] = [

@@ -123,7 +123,7 @@ class PlaidIndex:
         task = progress.add_task("searching (PLAID)", total=len(queries)) if progress else None
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            with autocast(model.encoder.device):
+            with autocast(model):
                 encoded = model.encode_queries([q.text for q in batch])
             encoded = encoded.float().cpu()  # colbert-ai's scorer runs on the CPU (use_gpu=False)
             for i, query in enumerate(batch):

@@ -4,6 +4,7 @@ DPR experiment). Both expose `score_groups` to the losses, `save`, and an index 
 from adapt.config import StudentConfig
 from adapt.device import resolve
 from adapt.errors import AdaptError
+from adapt.precision import STUDENT_CHOICES, student_dtype
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.dense import DenseEncoder
 
@@ -26,6 +27,8 @@ def check_student(s: StudentConfig) -> None:
                 f"student.{name} = '{getattr(s, name)}': choose one of {', '.join(SWITCHES)}"
             )
     resolve(s.device, "student.device")
+    if s.dtype not in STUDENT_CHOICES:
+        raise AdaptError(f"student.dtype = '{s.dtype}': choose one of {', '.join(STUDENT_CHOICES)}")
 
 
 def load_student(s: StudentConfig, ref: str | None = None) -> Student:
@@ -35,12 +38,15 @@ def load_student(s: StudentConfig, ref: str | None = None) -> Student:
     ref = ref or s.model
     device = resolve(s.device, "student.device")
     if s.kind == "dense":
-        return DenseEncoder.load(ref, s.doc_maxlen).to(device)
-    return ColBERT.load(
-        ref,
-        s.dim,
-        s.query_maxlen,
-        s.doc_maxlen,
-        SWITCHES[s.query_augmentation],
-        SWITCHES[s.markers],
-    ).to(device)
+        model: Student = DenseEncoder.load(ref, s.doc_maxlen)
+    else:
+        model = ColBERT.load(
+            ref,
+            s.dim,
+            s.query_maxlen,
+            s.doc_maxlen,
+            SWITCHES[s.query_augmentation],
+            SWITCHES[s.markers],
+        )
+    model.compute_dtype = student_dtype(s.dtype, device)  # what adapt.device.autocast runs at
+    return model.to(device)
