@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from adapt import baselines, precision, report
+from adapt import baselines, hub, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill import check_distill, pairs
@@ -32,7 +32,15 @@ from adapt.distill.train import load_examples, train, train_seed
 from adapt.errors import AdaptError, InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
-from adapt.progress import TeacherBar, duration, known_rate, make_progress, rate_key, record_rate
+from adapt.progress import (
+    TeacherBar,
+    duration,
+    estimate_s,
+    known_rate,
+    make_progress,
+    rate_key,
+    record_rate,
+)
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
@@ -186,6 +194,7 @@ class Pipeline:
         self.inputs = load_inputs(config)
         s = config.student
         check_student(s)  # bad student settings fail before any work
+        hub.check(s.model, "student")  # ... and a student that cannot be had
         check_teacher(config.teacher)
         check_distill(config.distill)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
@@ -222,6 +231,15 @@ class Pipeline:
         t = self.config.teacher
         dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
         return rate_key(t.model, t.engine, dtype, t.device, template)
+
+    def passage_chars(self, template: str) -> float:
+        """The corpus's mean passage length as the teacher reads it (cut at the template's
+        token limit, about four characters a token): what a stored rate is scaled by."""
+        limit = 4 * (
+            self.config.teacher.max_document_tokens or load_template(template).max_document_tokens
+        )
+        docs = self.inputs.docs
+        return sum(min(len(d.full_text), limit) for d in docs) / len(docs)
 
     def student(self, iteration: int) -> Student:
         """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""
@@ -452,7 +470,9 @@ class Pipeline:
             records = score_candidates(
                 scorer, rows, self.inputs.query_by_id, self.inputs.doc_by_id, shown
             )
-        record_rate(self._rate_key(t.pointwise_prompt), shown)
+        record_rate(
+            self._rate_key(t.pointwise_prompt), shown, self.passage_chars(t.pointwise_prompt)
+        )
         self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pointwise", start)
@@ -553,7 +573,9 @@ class Pipeline:
                 scorer = self.scorer()
                 shown = TeacherBar(progress, "teacher: pairwise", scorer.pair_prompts(len(items)))
                 scores = scorer.score_pairs(items, shown)
-            record_rate(self._rate_key(t.pairwise_prompt), shown)
+            record_rate(
+                self._rate_key(t.pairwise_prompt), shown, self.passage_chars(t.pairwise_prompt)
+            )
             records = pairs.from_scores(sampled, scores)
             diagnostics = pair_diagnostics(scores)
         write_json(self.path / f"iter-{iteration}" / "teacher-diagnostics.json", diagnostics)
@@ -662,10 +684,11 @@ class Pipeline:
         )
         dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
         known = known_rate(self._rate_key(t.pointwise_prompt))
+        chars = self.passage_chars(t.pointwise_prompt)
         timing = (
-            f"about {duration(n * d.top_k / known['prompts_per_s'])} of pointwise scoring per "
-            f"iteration at {known['prompts_per_s']:.2f} prompts/s (measured on this machine "
-            f"{known['date']}), less what the cache holds"
+            f"about {duration(estimate_s(known, n * d.top_k, chars))} of pointwise scoring per "
+            f"iteration (measured on this machine {known['date']}: {known['prompts_per_s']:.2f} "
+            f"prompts/s, scaled to these passages), less what the cache holds"
             if known
             else "the teacher's rate is measured on its first prompts and the time left printed"
         )

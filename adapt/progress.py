@@ -135,19 +135,30 @@ def rate_key(*parts: str) -> str:
 
 
 def known_rate(key: str) -> dict | None:
-    """{prompts_per_s, date} last measured for `key`, if any."""
+    """{prompts_per_s, passage_chars, date} last measured for `key`, if any."""
     path = _rates_file()
     return read_json(path).get(key) if path.is_file() else None
 
 
-def record_rate(key: str, teacher_bar: TeacherBar) -> None:
-    """Keep the stage's measured rate for the next plan (only when enough prompts were scored
-    to mean something)."""
+def estimate_s(known: dict, prompts: int, passage_chars: float) -> float:
+    """Seconds for `prompts` at a stored rate, scaled by passage length (a prompt's cost grows
+    with its passage, which is most of it)."""
+    scale = passage_chars / known["passage_chars"] if known.get("passage_chars") else 1.0
+    return prompts * scale / known["prompts_per_s"]
+
+
+def record_rate(key: str, teacher_bar: TeacherBar, passage_chars: float) -> None:
+    """Keep the stage's measured rate, and the mean passage length it was measured on, for the
+    next plan (only when enough prompts were scored to mean something)."""
     if teacher_bar.computed < MIN_MEASURED:
         return
     path = _rates_file()
     rates = read_json(path) if path.is_file() else {}
-    rates[key] = {"prompts_per_s": round(teacher_bar.rate, 3), "date": date.today().isoformat()}
+    rates[key] = {
+        "prompts_per_s": round(teacher_bar.rate, 3),
+        "passage_chars": round(passage_chars),
+        "date": date.today().isoformat(),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as handle:
         json.dump(rates, handle, indent=1)

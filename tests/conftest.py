@@ -159,6 +159,15 @@ def tiny_colbert(tiny_bert, tmp_path_factory) -> Path:
 N_DOCS, N_QUERIES = 40, 4
 
 
+def tiny_student(model: Path) -> str:
+    """The [student] of every recipe the tests run end to end: the 2-layer BERT with a 16-dim
+    head and short passages, so each stage takes seconds."""
+    return (
+        f'[student]\nmodel = "{model}"\ndim = 16\ndoc_maxlen = 16\neval_doc_maxlen = 16\n'
+        "query_maxlen = 12\n"
+    )
+
+
 @pytest.fixture()
 def scoring_inputs(tmp_path):
     """A TSV corpus and queries, and candidates naming every document for every query."""

@@ -43,6 +43,30 @@ def test_bad_corpus_fails_in_one_line_with_code_2(tmp_path, corpus_text, expecte
     assert not (tmp_path / "run").exists()  # validated before anything was written
 
 
+@pytest.mark.parametrize(
+    ("mistake", "expected"),
+    [
+        (["--teacher", "gpt-5"], "unknown teacher 'gpt-5': not a built-in"),
+        (["--student", "nosuch"], "unknown student 'nosuch': not a built-in"),
+        (["--top-k", "0"], "distill.top_k = 0: it must be at least 1"),
+        (["--generate-queries", "5"], "--generate-queries is for runs without queries"),
+    ],
+)
+def test_mistakes_are_refused_before_anything_is_written(tiny_beir, tmp_path, mistake, expected):
+    result = adapt(
+        "run",
+        "--corpus",
+        str(tiny_beir),
+        "--queries",
+        str(tiny_beir),
+        "--run-dir",
+        str(tmp_path / "run"),
+        *mistake,
+    )
+    _one_line_error(result, expected)
+    assert not (tmp_path / "run").exists()  # so nothing blocks the corrected command
+
+
 def test_unknown_teacher_and_template_are_clear(tiny_beir, tmp_path):
     result = adapt(
         "run",
@@ -100,9 +124,15 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     assert one.returncode == 0 and "sort a list" in one.stdout
     assert "a thread can lock memory" in " ".join(one.stdout.split())
     unnamed = adapt(
-        "search", "--checkpoint", str(tiny_colbert), "--index", str(index), "--queries",
-        str(tiny_beir / "queries.jsonl"), cwd=tmp_path,
-    )  # fmt: skip
+        "search",
+        "--checkpoint",
+        str(tiny_colbert),
+        "--index",
+        str(index),
+        "--queries",
+        str(tiny_beir / "queries.jsonl"),
+        cwd=tmp_path,
+    )
     written = tmp_path / "run-queries.trec"
     assert unnamed.returncode == 0 and written.is_file()
     assert f"to{written}" in "".join(unnamed.stderr.split())  # says where it wrote

@@ -47,7 +47,7 @@ def _train(inputs, out, tmp_path, launcher: list[str], micro_batch: int = 0):
     recipe = tmp_path / f"{out}.toml"
     recipe.write_text(
         # fp32: the claim is equal sums across processes, which bf16 rounding would blur
-        "[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\ndtype = \"float32\"\n"
+        '[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\ndtype = "float32"\n'
         f"[distill]\nbatch_size = 4\nmicro_batch = {micro_batch}\nlr = 0.001\nepochs = 3\n"
     )
     args = ["--checkpoint", str(encoder), "--targets", str(targets), "--pairs", str(pairs)]

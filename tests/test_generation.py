@@ -5,7 +5,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from adapt.teacher import generation
 from adapt.teacher.cache import ScoreCache
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import load_template
-from tests.conftest import WORDS
+from tests.conftest import WORDS, tiny_student
+from tests.test_kill import _run
 
 
 def _recipe(
@@ -33,13 +33,7 @@ def _recipe(
         f"""iterations = {iterations}
 [data]
 corpus = "{corpus}"
-{evaluation}[student]
-model = "{student}"
-dim = 16
-doc_maxlen = 16
-eval_doc_maxlen = 16
-query_maxlen = 12
-[teacher]
+{evaluation}{tiny_student(student)}[teacher]
 model = "smollm2-135m"
 dtype = "float32"
 batch_size = 4
@@ -51,20 +45,6 @@ nway = {top_k}
 """
     )
     return recipe
-
-
-def _run(recipe: Path, run_dir: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "adapt",
-        "run",
-        "--recipe",
-        str(recipe),
-        "--run-dir",
-        str(run_dir),
-        "--private-cache",
-    ]
 
 
 def test_a_corpus_only_run_writes_filters_and_adapts(tiny_beir, tiny_bert, tmp_path):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import N_DOCS, N_QUERIES, WORDS
+from tests.conftest import N_DOCS, N_QUERIES, WORDS, tiny_student
 
 
 def _score(inputs, out, cache) -> list[str]:
@@ -115,13 +115,7 @@ def run_inputs(tiny_bert, tmp_path_factory):
 corpus = "{data}"
 queries = "{data}"
 qrels = "{data}/qrels/test.tsv"
-[student]
-model = "{tiny_bert}"
-dim = 16
-doc_maxlen = 16
-eval_doc_maxlen = 16
-query_maxlen = 12
-encode_batch_size = 8
+{tiny_student(tiny_bert)}encode_batch_size = 8
 [teacher]
 model = "smollm2-135m"
 pointwise_prompt = "query-likelihood"

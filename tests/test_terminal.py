@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import N_DOCS, N_QUERIES
+from tests.conftest import N_DOCS, N_QUERIES, tiny_student
 from tests.test_kill import _stored
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
@@ -103,13 +103,7 @@ def tiny_run(tiny_beir, tiny_bert, tmp_path) -> Path:
 corpus = "{tiny_beir}"
 queries = "{tiny_beir}"
 qrels = "{tiny_beir}/qrels/test.tsv"
-[student]
-model = "{tiny_bert}"
-dim = 16
-doc_maxlen = 16
-eval_doc_maxlen = 16
-query_maxlen = 12
-[teacher]
+{tiny_student(tiny_bert)}[teacher]
 model = "smollm2-135m"
 dtype = "float32"
 [distill]
@@ -143,3 +137,30 @@ def test_help_and_listings_fit_80_columns(command):
     code, screen = in_terminal(command)
     assert code == 0 and "…" not in screen
     assert max(map(len, screen.splitlines())) <= 80
+
+
+def test_a_measured_rate_gives_the_next_plan_its_time(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from adapt import progress
+
+    monkeypatch.setenv("ADAPT_CACHE", str(tmp_path))
+    key = progress.rate_key("teacher", "transformers", "bfloat16", "auto", "query-likelihood")
+    assert progress.known_rate(key) is None
+    with progress.make_progress(Console(quiet=True)) as shown:
+        bar = progress.TeacherBar(shown, "teacher: pointwise", 40)
+        bar(0)  # nothing cached
+        bar(8)  # too few prompts to keep a rate
+        progress.record_rate(key, bar, 500.0)
+        assert progress.known_rate(key) is None
+        bar(32)
+        before = bar.rate
+        progress.record_rate(key, bar, 500.0)
+        after = bar.rate  # a rate over a growing time falls
+    known = progress.known_rate(key)
+    assert round(before, 3) >= known["prompts_per_s"] >= round(after, 3)
+    assert known["passage_chars"] == 500
+    # Four times the prompts, each with twice the passage: eight times the time.
+    assert progress.estimate_s(known, 80, 1000.0) == pytest.approx(
+        8 * progress.estimate_s(known, 20, 500.0)
+    )
