@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.test_terminal import in_terminal  # noqa: E402
+from tests.terminal import in_terminal  # noqa: E402
 
 MEASURED = "/s measured"
 
