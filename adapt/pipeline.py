@@ -390,14 +390,16 @@ class Pipeline:
                     "to write",
                 )
                 rows = generation.generate(
-                    scorer,
-                    template,
-                    passages,
-                    folder / "written.jsonl",
-                    g.temperature,
-                    d.seed,
-                    shown,
+                    scorer, template, passages, g.temperature, d.seed, shown, self.shard
                 )
+            if self.shard:
+                raise ShardDone(
+                    f"shard {self.shard[0]}/{self.shard[1]} of the written queries: "
+                    f"{shown.computed} written, {len(rows)} of {len(passages)} stored in "
+                    f"{self.cache_path}. When every shard is done: `adapt merge` the caches into "
+                    "this run's, then run again without --shard"
+                )
+            write_jsonl(folder / "written.jsonl", rows)
             written = generation.unique_queries(rows)
             ranking = self._search(0, index, written, d.top_k)
             kept = generation.consistent(written, ranking)

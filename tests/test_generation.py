@@ -1,10 +1,12 @@
 """Corpus-only adaptation: the teacher writes the queries, the start filters them, the loop runs
-on them; a kill during writing loses one batch and the resumed file equals an uninterrupted one."""
+on them; a kill loses one written batch, shards write theirs, and each ends as one whole run."""
 
 import json
 import random
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,13 +72,15 @@ def test_a_corpus_only_run_writes_filters_and_adapts(tiny_beir, tiny_bert, tmp_p
     assert "iteration 1" in report  # evaluated on the real queries beside the baselines
 
 
-def _lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.is_file() else 0
+def _written(cache: Path) -> int:
+    """Queries stored in a cache file (0 before its table exists)."""
+    try:
+        return sqlite3.connect(cache).execute("SELECT COUNT(*) FROM written").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
-def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp_path):
-    """8 queries written in 2 batches of 4, each a few seconds; the top-6 of 12 passages keeps
-    about half of them."""
+def _corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus.jsonl"
     rng = random.Random(0)
     corpus.write_text(
@@ -85,48 +89,83 @@ def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp
             for i in range(12)
         )
     )
-    # Iteration 0 only: the queries are written, filtered and stored; no teacher scoring.
-    recipe = _recipe(tmp_path, corpus, tiny_bert, 8, None, top_k=6, iterations=0)
+    return corpus
+
+
+def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp_path):
+    """8 queries written in 2 batches of 4, each a few seconds; the top-6 of 12 passages keeps
+    about half of them. Iteration 0 only: written, filtered and stored; no teacher scoring."""
+    recipe = _recipe(tmp_path, _corpus(tmp_path), tiny_bert, 8, None, top_k=6, iterations=0)
     fresh = subprocess.run(
         _run(recipe, tmp_path / "fresh"), capture_output=True, text=True, timeout=600
     )
     assert fresh.returncode == 0, fresh.stderr
     killed = tmp_path / "killed"
-    written = killed / "generated" / "written.jsonl"
+    cache = killed / "teacher-cache.sqlite"
     process = subprocess.Popen(
         _run(recipe, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 300
-    while _lines(written) < 5 and process.poll() is None and time.time() < deadline:
+    while _written(cache) < 4 and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 5 <= _lines(written) < 9, "the kill must land between the first and the last batch"
+    assert _written(cache) == 4, "the kill must land between the first and the last batch"
     resumed = subprocess.run(_run(recipe, killed), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert written.read_text() == (tmp_path / "fresh" / "generated" / "written.jsonl").read_text()
+    assert "8 queries, 4 already written, 4 to write" in " ".join(resumed.stderr.split())
     fresh_dir = tmp_path / "fresh" / "generated"
-    assert (killed / "generated" / "queries.jsonl").read_text() == (
-        fresh_dir / "queries.jsonl"
-    ).read_text()
+    for name in ("written.jsonl", "queries.jsonl"):
+        assert (killed / "generated" / name).read_text() == (fresh_dir / name).read_text()
     stats = [json.loads((d / "stats.json").read_text()) for d in (killed / "generated", fresh_dir)]
     for one in stats:
         one.pop("queries_per_s")  # a rate, measured on each run's own batches
     assert stats[0] == stats[1]
 
 
-def test_a_torn_last_line_is_cut_and_other_settings_start_again(smol_backend, tmp_path):
+def test_shards_write_their_batches_and_the_merged_run_writes_none(tiny_bert, tmp_path):
+    recipe = _recipe(tmp_path, _corpus(tmp_path), tiny_bert, 8, None, top_k=6, iterations=0)
+    caches = []
+    for i in (1, 2):
+        run = tmp_path / f"shard-{i}"
+        done = subprocess.run(
+            [*_run(recipe, run), "--shard", f"{i}/2"], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"shard {i}/2 of the written queries: 4 written" in " ".join(done.stderr.split())
+        caches.append(run / "teacher-cache.sqlite")
+    main = tmp_path / "main"
+    main.mkdir()
+    merge = [sys.executable, "-m", "adapt", "merge", "--into", str(main / "teacher-cache.sqlite")]
+    merged = subprocess.run(
+        [*merge, *map(str, caches)], capture_output=True, text=True, timeout=600
+    )
+    assert merged.returncode == 0, merged.stderr
+    done = subprocess.run(_run(recipe, main), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "8 queries, 8 already written, 0 to write" in " ".join(done.stderr.split())
+    whole = subprocess.run(
+        _run(recipe, tmp_path / "whole"), capture_output=True, text=True, timeout=600
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert (main / "generated" / "written.jsonl").read_text() == (
+        tmp_path / "whole" / "generated" / "written.jsonl"
+    ).read_text()
+
+
+def test_written_batches_are_stored_and_keyed_by_their_settings(smol_backend, tmp_path):
     scorer = TeacherScorer(smol_backend, ScoreCache(tmp_path / "c.sqlite"), None)
     template = load_template("generate-question", "generate")
     docs = [Document(f"d{i}", f"owls hunt at night, passage {i}") for i in range(6)]
-    out = tmp_path / "written.jsonl"
-    first = generation.generate(scorer, template, docs, out, 0.8, 0)
-    with out.open("a") as handle:
-        handle.write('{"passage_id": "d9", "te')  # a kill in the middle of a write
-    again = generation.generate(scorer, template, docs, out, 0.8, 0)
-    assert again == first and _lines(out) == 7  # the header and six rows
-    other = generation.generate(scorer, template, docs, out, 0.5, 0)
-    assert _lines(out) == 7 and [r["passage_id"] for r in other] == [d.id for d in docs]
+    first = generation.generate(scorer, template, docs, 0.8, 0)
+    assert _written(tmp_path / "c.sqlite") == 6  # two batches of 4 and 2
+    progress: list[int] = []
+    assert generation.generate(scorer, template, docs, 0.8, 0, progress.append) == first
+    assert progress == [6]  # all found, nothing written
+    generation.generate(scorer, template, docs, 0.5, 0)  # another temperature: new samples
+    edited = [*docs[:5], Document("d5", "green tea leaves")]  # an edited passage: its batch
+    generation.generate(scorer, template, edited, 0.8, 0)
+    assert _written(tmp_path / "c.sqlite") == 6 + 6 + 2
 
 
 def test_duplicates_and_empty_queries_are_dropped():

@@ -235,6 +235,12 @@ class TransformersBackend:
         encoded = self._encode(prompts)
         stops = [self.tokenizer.eos_token_id, *_line_break_ids(self.tokenizer)]
         texts = [""] * len(prompts)
+        # Pure sampling at `temperature` (no top-k or top-p cut); 0 is greedy decoding.
+        sampling = (
+            {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+            if temperature > 0
+            else {"do_sample": False}
+        )
         torch.manual_seed(seed)
         for rows in self._batches([len(e) for e in encoded]):
             width = max(len(encoded[r]) for r in rows)
@@ -247,13 +253,10 @@ class TransformersBackend:
             out = self.model.generate(
                 input_ids=ids.to(self.device),
                 attention_mask=mask.to(self.device),
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
                 max_new_tokens=max_new_tokens,
                 eos_token_id=stops,
                 pad_token_id=pad,
+                **sampling,
             )
             new = out if self.is_seq2seq else out[:, width:]
             for row, tokens in zip(rows, new.tolist()):

@@ -26,6 +26,19 @@ CREATE TABLE IF NOT EXISTS scores (
 )
 """
 
+# Queries the teacher wrote (corpus-only runs), by batch: sampling in a batch depends on the
+# whole batch, so a batch is the unit stored, found and sharded.
+WRITTEN = """
+CREATE TABLE IF NOT EXISTS written (
+    teacher TEXT NOT NULL,
+    template TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    passage_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (teacher, template, batch, passage_id)
+)
+"""
+
 Key = tuple[str, str, str, str, str, str]
 
 
@@ -64,6 +77,7 @@ class ScoreCache:
         self.db = sqlite3.connect(path, timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(SCHEMA)
+        self.db.execute(WRITTEN)
         self.db.commit()
 
     def get_many(self, keys: list[Key]) -> dict[Key, float]:
@@ -87,15 +101,33 @@ class ScoreCache:
             )
         ScoreCache.stored[str(self.path)] = ScoreCache.stored.get(str(self.path), 0) + len(items)
 
+    def get_written(self, teacher: str, template: str, batch: str) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT passage_id, text FROM written WHERE teacher=? AND template=? AND batch=?",
+            (teacher, template, batch),
+        )
+        return dict(rows.fetchall())
+
+    def put_written(self, teacher: str, template: str, batch: str, texts: dict[str, str]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?, ?)",
+                [(teacher, template, batch, passage, text) for passage, text in texts.items()],
+            )
+
     def merge(self, other: Path) -> int:
-        """Copy in every score of another cache file; returns how many were new."""
+        """Copy in every score (and written query) of another cache file; returns how many
+        scores were new."""
         if not other.is_file():
             raise AdaptError(f"{other}: score cache not found")
         before = len(self)
         try:
             self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
+            tables = {row[0] for row in self.db.execute("SELECT name FROM other.sqlite_master")}
             with self.db:
                 self.db.execute("INSERT OR IGNORE INTO scores SELECT * FROM other.scores")
+                if "written" in tables:  # caches from before corpus-only runs have none
+                    self.db.execute("INSERT OR IGNORE INTO written SELECT * FROM other.written")
         except sqlite3.DatabaseError as err:
             raise AdaptError(f"{other}: not an adapt score cache ({err})") from None
         finally:

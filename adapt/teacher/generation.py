@@ -1,20 +1,22 @@
 """Queries written by the teacher, for a corpus that comes without any (InPars, Promptagator).
 
-A seeded sample of passages, one query sampled for each from a `generate` template; batches are
-appended to a file as they finish, so a kill loses one batch and a rerun writes nothing twice
-(each batch has its own seed, so the resumed file equals an uninterrupted one). Duplicates are
-dropped, then the consistency filter keeps a query only when the student, as it starts, ranks
-its source passage among the candidates it would give the teacher.
+A seeded sample of passages, one query sampled for each from a `generate` template, in fixed
+batches. Each batch has its own seed and is stored in the teacher's cache as it finishes (keyed
+by the teacher, the template, the settings and the batch's passages and texts), so a kill loses
+one batch, a rerun or another run writes nothing twice, and `--shard I/N` runs write every N-th
+batch on other machines for `adapt merge` to unite, as scoring does. Duplicates are then dropped,
+and the consistency filter keeps a query only when the student, as it starts, ranks its source
+passage among the candidates it would give the teacher.
 """
 
+import hashlib
 import json
-import os
 import random
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from adapt.data import Document, Query
+from adapt.teacher.cache import content_hash
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
@@ -25,55 +27,44 @@ def sample_passages(docs: list[Document], n: int, seed: int) -> list[Document]:
     return random.Random(seed).sample(docs, min(n, len(docs)))
 
 
-def _stored(path: Path, header: dict) -> list[dict]:
-    """Rows already written under the same settings; a torn last line (a kill mid-write) is cut
-    off, and a file written under other settings is started again."""
-    if not path.is_file():
-        return []
-    good, rows = 0, []
-    with path.open("rb") as handle:
-        lines = handle.readlines()
-    try:
-        if json.loads(lines[0]) != header:
-            return []
-        good = len(lines[0])
-        for line in lines[1:]:
-            rows.append(json.loads(line))
-            good += len(line)
-    except (json.JSONDecodeError, IndexError, UnicodeDecodeError):
-        pass
-    with path.open("r+b") as handle:
-        handle.truncate(good)
-    return rows
+def batches(passages: list[Document], size: int) -> list[list[Document]]:
+    return [passages[i : i + size] for i in range(0, len(passages), size)]
+
+
+def _batch_key(batch: list[Document], number: int, temperature: float, seed: int) -> str:
+    """What a batch's samples depend on: its passages (ids and texts), its seed, temperature."""
+    ids = [(d.id, content_hash(d.full_text)) for d in batch]
+    record = json.dumps([ids, number, temperature, seed])
+    return hashlib.sha256(record.encode()).hexdigest()[:16]
 
 
 def generate(
     scorer,
     template: Template,
     passages: list[Document],
-    out: Path,
     temperature: float,
     seed: int,
     progress: Progress | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[dict]:
-    """{passage_id, text} per passage, appended to `out` batch by batch (resumable)."""
-    header = {
-        "template": template.digest,
-        "teacher": scorer.backend.fingerprint,
-        "temperature": temperature,
-        "seed": seed,
-        "passages": [d.id for d in passages],
-    }
-    rows = _stored(out, header)
-    if not rows:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(header) + "\n")
-    if progress:
-        progress(len(rows))
+    """{passage_id, text} per passage, in order: stored batches are read from the cache, the
+    others written and stored batch by batch. With `shard` (I, N) only every N-th batch from
+    the I-th is written, and the rows returned are the stored ones."""
+    cache, teacher = scorer.cache, scorer.backend.fingerprint
     size = getattr(scorer.backend, "batch_size", 8)
-    with out.open("a") as handle:
-        for start in range(len(rows), len(passages), size):
-            batch = passages[start : start + size]
+    keyed = [
+        (number, batch, _batch_key(batch, number, temperature, seed))
+        for number, batch in enumerate(batches(passages, size))
+    ]
+    found = {key: cache.get_written(teacher, template.digest, key) for _, _, key in keyed}
+    if progress:
+        progress(sum(len(texts) for texts in found.values()))
+    rows = []
+    for number, batch, key in keyed:
+        texts = found[key]
+        if len(texts) < len(batch):
+            if shard and number % shard[1] != shard[0] - 1:
+                continue  # another shard's batch
             prompts = [
                 scorer.wrap(
                     template,
@@ -83,16 +74,14 @@ def generate(
                 )
                 for d in batch
             ]
-            texts = scorer.backend.generate(
-                prompts, template.max_query_tokens, temperature, seed + start // size
+            written = scorer.backend.generate(
+                prompts, template.max_query_tokens, temperature, seed + number
             )
-            written = [{"passage_id": d.id, "text": t} for d, t in zip(batch, texts)]
-            handle.write("".join(json.dumps(r) + "\n" for r in written))
-            handle.flush()
-            os.fsync(handle.fileno())
-            rows += written
+            texts = {d.id: text for d, text in zip(batch, written)}
+            cache.put_written(teacher, template.digest, key, texts)
             if progress:
                 progress(len(batch))
+        rows += [{"passage_id": d.id, "text": texts[d.id]} for d in batch]
     return rows
 
 

@@ -120,9 +120,15 @@ class VLLMBackend:
     def generate(
         self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
     ) -> list[str]:
-        """One sampled continuation per prompt, up to its first line break (seeded)."""
+        """One sampled continuation per prompt, up to its first line break (seeded; pure sampling
+        as the transformers backend does, temperature 0 greedy)."""
         params = self._vllm.SamplingParams(
-            temperature=temperature, max_tokens=max_new_tokens, seed=seed, stop=["\n"]
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_tokens=max_new_tokens,
+            seed=seed,
+            stop=["\n"],
         )
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         return [o.outputs[0].text.split("\n")[0].strip() for o in self._run(encoded, params, None)]
