@@ -392,6 +392,7 @@ class Pipeline:
                 rows = generation.generate(
                     scorer, template, passages, g.temperature, d.seed, shown, self.shard
                 )
+                rate = round(shown.rate, 3) if shown.computed else None  # writing alone
             if self.shard:
                 raise ShardDone(
                     f"shard {self.shard[0]}/{self.shard[1]} of the written queries: "
@@ -410,7 +411,7 @@ class Pipeline:
                 "kept": len(kept),
                 "share_kept": round(len(kept) / max(len(passages), 1), 4),
                 "filter": f"source passage in the start's top-{d.top_k}",
-                "queries_per_s": round(shown.rate, 3) if shown.computed else None,
+                "queries_per_s": rate,
                 "dtype": precision.teacher_dtype(t.dtype, t.engine, t.device),
             }
             write_json(folder / "stats.json", stats)

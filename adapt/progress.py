@@ -5,7 +5,6 @@ can say how long its scoring takes before any of it starts."""
 
 import json
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -50,12 +49,6 @@ def make_progress(console: Console) -> Progress:
         console=console,
         transient=True,
     )
-
-
-def bar(progress: Progress, label: str, total: int) -> Callable[[int], None]:
-    """A task on `progress` and the callable that advances it: what the scorers take."""
-    task = progress.add_task(label, total=total)
-    return lambda n: progress.advance(task, n)
 
 
 def duration(seconds: float) -> str:
