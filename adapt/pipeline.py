@@ -196,6 +196,9 @@ class Pipeline:
         check_student(s)  # bad student settings fail before any work
         hub.check(s.model, "student")  # ... and a student that cannot be had
         check_teacher(config.teacher)
+        t = config.teacher
+        # What the teacher runs at here: stage records, rates and reports name it, never "auto".
+        self.teacher_dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
         check_distill(config.distill)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
@@ -229,8 +232,7 @@ class Pipeline:
 
     def _rate_key(self, template: str) -> str:
         t = self.config.teacher
-        dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
-        return rate_key(t.model, t.engine, dtype, t.device, template)
+        return rate_key(t.model, t.engine, self.teacher_dtype, t.device, template)
 
     def passage_chars(self, template: str) -> float:
         """The corpus's mean passage length as the teacher reads it (cut at the template's
@@ -370,7 +372,7 @@ class Pipeline:
             upstream,
             teacher=t.model,
             template=template.digest,
-            dtype=precision.teacher_dtype(t.dtype, t.engine, t.device),
+            dtype=self.teacher_dtype,
             queries=g.queries,
             temperature=g.temperature,
             seed=d.seed,
@@ -412,7 +414,7 @@ class Pipeline:
                 "share_kept": round(len(kept) / max(len(passages), 1), 4),
                 "filter": f"source passage in the start's top-{d.top_k}",
                 "queries_per_s": rate,
-                "dtype": precision.teacher_dtype(t.dtype, t.engine, t.device),
+                "dtype": self.teacher_dtype,
             }
             write_json(folder / "stats.json", stats)
             write_jsonl(
@@ -458,7 +460,7 @@ class Pipeline:
             upstream,
             teacher=t.model,
             template=load_template(t.pointwise_prompt, "pointwise").digest,
-            dtype=precision.teacher_dtype(t.dtype, t.engine, t.device),
+            dtype=self.teacher_dtype,
             max_document_tokens=t.max_document_tokens,
         )
         if self.run.done(out, fp):
@@ -685,7 +687,6 @@ class Pipeline:
             if self.inputs.qrels
             else "no qrels: no evaluation"
         )
-        dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
         known = known_rate(self._rate_key(t.pointwise_prompt))
         chars = self.passage_chars(t.pointwise_prompt)
         timing = (
@@ -705,7 +706,8 @@ class Pipeline:
             f"plan: {self.path}; {written}{c.iterations} iteration(s), each {n} queries x "
             f"top-{d.top_k} "
             f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
-            f"{t.model} in {dtype}; {len(self.inputs.docs)} passages; {evaluation}; {timing}. "
+            f"{t.model} in {self.teacher_dtype}; {len(self.inputs.docs)} passages; {evaluation}; "
+            f"{timing}. "
             f"Scores already in the cache ({self.cache_path}) are not asked again."
         )
 

@@ -50,6 +50,7 @@ def test_bad_corpus_fails_in_one_line_with_code_2(tmp_path, corpus_text, expecte
         (["--student", "nosuch"], "unknown student 'nosuch': not a built-in"),
         (["--top-k", "0"], "distill.top_k = 0: it must be at least 1"),
         (["--generate-queries", "5"], "--generate-queries is for runs without queries"),
+        (["--pointwise-prompt", "no-such-template"], "no such template"),
     ],
 )
 def test_mistakes_are_refused_before_anything_is_written(tiny_beir, tmp_path, mistake, expected):
@@ -65,21 +66,6 @@ def test_mistakes_are_refused_before_anything_is_written(tiny_beir, tmp_path, mi
     )
     _one_line_error(result, expected)
     assert not (tmp_path / "run").exists()  # so nothing blocks the corrected command
-
-
-def test_unknown_teacher_and_template_are_clear(tiny_beir, tmp_path):
-    result = adapt(
-        "run",
-        "--corpus",
-        str(tiny_beir),
-        "--queries",
-        str(tiny_beir),
-        "--pointwise-prompt",
-        "no-such-template",
-        "--run-dir",
-        str(tmp_path / "r"),
-    )
-    assert result.returncode == 2 and "no such template" in result.stderr
 
 
 def test_unknown_recipe_key(tmp_path):
