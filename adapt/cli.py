@@ -390,6 +390,13 @@ def _report_coverage(
             else "; the mean is over these only (--complete counts the others as 0)"
         )
     typer.echo(line, err=True)
+    unjudged = len(set(run_ids) - set(judged_ids))
+    if unjudged:
+        typer.echo(
+            f"warning: {unjudged} of the run's {len(set(run_ids))} queries have no judgments: "
+            "are these the qrels of the run's queries?",
+            err=True,
+        )
 
 
 def _warn_if_shallow(ranking: dict[str, list[tuple[str, float]]]) -> None:
@@ -808,9 +815,14 @@ def main() -> None:
 
 
 def interrupted() -> str:
-    """What an interrupted command kept: every finished stage, and the teacher scores this
-    process committed (every few seconds of scoring)."""
-    kept = ", ".join(f"{n} in {path}" for path, n in ScoreCache.stored.items()) or "none yet"
+    """What an interrupted command kept: every finished stage, and the teacher scores (and
+    written queries) its cache files gained, committed every few seconds of scoring."""
+    kept = []
+    for path, (scores, written) in ScoreCache.gained().items():
+        what = [f"{scores} scores"] if scores or not written else []
+        what += [f"{written} written queries"] if written else []
+        kept.append(f"{' and '.join(what)} in {path}")
+    kept = ", ".join(kept) or "none yet"
     return (
         f"adapt: interrupted. Kept: every finished stage, and the teacher scores this command "
         f"stored ({kept}); run the same command to resume"

@@ -117,7 +117,11 @@ def read_corpus(path: Path) -> list[Document]:
 
 
 def read_queries(path: Path, split: str | None = None) -> list[Query]:
-    """`queries.jsonl`, a TSV (id, text), or plain text with one query a line (ids q1, q2, ...).
+    """`queries.jsonl`, a TSV (id, text), or plain text with one query a line.
+
+    A plain-text query's id is `line-N`, N its line in the file: collections' own ids (`1`,
+    `q0`, `PLAIN-1`) never take that form, so a run of plain-text queries cannot be scored
+    silently against another numbering's qrels (`q1, q2, ...` matched the demo's `q0, q1, ...`).
 
     With a BEIR folder and `split`, only the queries named in `qrels/SPLIT.tsv` are kept; their
     labels are not read, so adaptation stays label-free. `half-1` and `half-2` split any query
@@ -141,7 +145,7 @@ def read_queries(path: Path, split: str | None = None) -> list[Query]:
             _check_unique(path, seen, record["_id"], number)
             queries.append(Query(record["_id"], record["text"]))
     else:
-        queries = [Query(f"q{n}", line.strip()) for n, (_, line) in enumerate(_lines(path), 1)]
+        queries = [Query(f"line-{number}", line.strip()) for number, line in _lines(path)]
     for query in queries:
         if not query.text.strip():
             raise InputError(path, f"query '{query.id}' is empty")

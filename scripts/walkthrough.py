@@ -48,7 +48,7 @@ def steps(adi: str) -> list[tuple[str, list[str], bool]]:
          False),
         ("evaluate that run against the folder's qrels",
          ["eval", "run-queries.trec", "--qrels", "demo/pyfaq"], False),
-        ("the same questions as plain text, ids q1, q2, ...",
+        ("the same questions as plain text (ids line-1, line-2, ...)",
          [*adapted, index, "--queries", "questions.txt", "--out", "plain.trec"], False),
         ("evaluate it", ["eval", "plain.trec", "--qrels", "demo/pyfaq"], False),
         ("help", ["run", "--help"], False),

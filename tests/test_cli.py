@@ -138,6 +138,26 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     assert len(run_file.read_text().splitlines()) == 4 * 8
     evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
     assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout
+    # The same questions as plain text, in another order: ids q1, q2, ... (the qrels' numbering)
+    # named the wrong questions and were scored; their line ids match no judged query.
+    from tests.conftest import QUERIES
+
+    (tmp_path / "questions.txt").write_text("".join(f"{t}\n" for _, t in reversed(QUERIES)))
+    plain = tmp_path / "plain.trec"
+    searched = adapt(
+        "search",
+        "--checkpoint",
+        str(tiny_colbert),
+        "--index",
+        str(index),
+        "--queries",
+        str(tmp_path / "questions.txt"),
+        "--out",
+        str(plain),
+    )
+    assert searched.returncode == 0 and plain.read_text().startswith("line-1 ")
+    refused = adapt("eval", str(plain), "--qrels", str(tiny_beir))
+    assert refused.returncode == 2 and "covers none of the 4 judged queries" in refused.stderr
 
 
 def test_an_index_is_searched_only_with_the_checkpoint_that_built_it(

@@ -26,8 +26,8 @@ def test_plain_text_queries_get_ids(tmp_path):
     path = tmp_path / "q.txt"
     path.write_text("first query\n\nsecond query\n")
     assert [(q.id, q.text) for q in read_queries(path)] == [
-        ("q1", "first query"),
-        ("q2", "second query"),
+        ("line-1", "first query"),
+        ("line-3", "second query"),
     ]
 
 

@@ -33,13 +33,19 @@ def write(path, text: str):
 def test_mean_over_covered_queries_and_complete(tmp_path, monkeypatch, capsys):
     run, qrels = write(tmp_path / "run.trec", RUN), write(tmp_path / "q.tsv", QRELS)
     code, out, err = adapt_eval(monkeypatch, capsys, run, "--qrels", qrels)
-    assert code == 0 and "covers 2 of 3 judged queries" in err
+    assert code == 0 and "covers 2 of 3 judged queries" in err and "no judgments" not in err
     # (1 + 0.63093) / 2; MRR (1 + 1/2) / 2; both relevant documents found.
     assert metrics(out) == {"ndcg@10": 81.55, "recall@100": 100.0, "mrr@10": 75.0}
     code, out, err = adapt_eval(monkeypatch, capsys, run, "--qrels", qrels, "--complete")
     assert code == 0 and "covers 2 of 3 judged queries; the other ones count as 0" in err
     # The same sums over 3 queries: 1.63093 / 3, 2 / 3, 1.5 / 3.
     assert metrics(out) == {"ndcg@10": 54.36, "recall@100": 66.67, "mrr@10": 50.0}
+
+
+def test_a_run_with_unjudged_queries_says_how_many(tmp_path, monkeypatch, capsys):
+    run = write(tmp_path / "run.trec", RUN + "q7 Q0 a 1 9.0 t\nq8 Q0 a 1 9.0 t\n")
+    code, _, err = adapt_eval(monkeypatch, capsys, run, "--qrels", write(tmp_path / "q", QRELS))
+    assert code == 0 and "warning: 2 of the run's 4 queries have no judgments" in err
 
 
 def test_ignore_identical_ids_flag(tmp_path, monkeypatch, capsys):

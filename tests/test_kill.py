@@ -216,5 +216,5 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(scoring_inputs, tmp_path):
     said = " ".join(stderr.split())
     assert "interrupted. Kept: every finished stage, and the teacher scores this command " in said
     # Scores are committed every few seconds: what it says it kept is what the file holds.
-    assert f"stored ({_stored(cache)} in {cache})" in said
+    assert f"stored ({_stored(cache)} scores in {cache})" in said
     assert "run the same command to resume" in said

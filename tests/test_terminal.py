@@ -45,7 +45,7 @@ def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
     assert re.search(r"\d+/160 .*[0-9.]+/s .*eta", screen)  # the bar: count, rate, time left
     kept = _stored(cache)
     assert code == 130 and 0 < kept < total
-    assert f"the teacher scores this command stored ({kept} in {cache})" in said
+    assert f"the teacher scores this command stored ({kept} scores in {cache})" in said
     assert "run the same command to resume" in said
 
     code, screen = in_terminal(_score(scoring_inputs, cache, tmp_path / "out.jsonl"))

@@ -67,9 +67,21 @@ def count_scores(path: Path) -> int:
         db.close()
 
 
+def count_written(path: Path) -> int:
+    db = sqlite3.connect(path, timeout=60)
+    try:
+        return db.execute("SELECT COUNT(*) FROM written").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
 class ScoreCache:
-    # Scores this process stored, by cache file: what an interrupted command says it kept.
-    stored: ClassVar[dict[str, int]] = {}
+    # Rows (scores, written queries) in each cache file when this process first opened it. What
+    # an interrupted command kept is read from the file against these, not from a tally the
+    # process keeps: an interrupt between a commit and the tally's update lost a chunk from it.
+    opened: ClassVar[dict[Path, tuple[int, int]]] = {}
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +91,15 @@ class ScoreCache:
         self.db.execute(SCHEMA)
         self.db.execute(WRITTEN)
         self.db.commit()
+        ScoreCache.opened.setdefault(path.resolve(), (len(self), count_written(path)))
+
+    @staticmethod
+    def gained() -> dict[Path, tuple[int, int]]:
+        """(scores, written queries) each cache file gained since this process opened it."""
+        gains = {}
+        for path, (scores, written) in ScoreCache.opened.items():
+            gains[path] = (count_scores(path) - scores, count_written(path) - written)
+        return gains
 
     def get_many(self, keys: list[Key]) -> dict[Key, float]:
         found: dict[Key, float] = {}
@@ -99,7 +120,6 @@ class ScoreCache:
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(*key, float(score)) for key, score in items],
             )
-        ScoreCache.stored[str(self.path)] = ScoreCache.stored.get(str(self.path), 0) + len(items)
 
     def get_written(self, teacher: str, template: str, batch: str) -> dict[str, str]:
         rows = self.db.execute(
