@@ -201,7 +201,9 @@ class DomainRunner:
         if method != "start":
             self._adapt("start")
             _share_start(self.root / "start", run_dir)
-        Pipeline(config, run_dir, self.console, force, self.cache, baselines=False).run_all()
+        Pipeline(
+            config, run_dir, self.console, force, self.cache, baselines=False, check=False
+        ).run_all()
 
 
 def _share_start(start: Path, run_dir: Path) -> None:

@@ -105,6 +105,9 @@ class GenerateConfig:
     queries: int = 100
     prompt: str = "generate-question"  # a template of kind "generate" (prompts/)
     temperature: float = 0.8  # sampling temperature of the written queries
+    # The label-free check (adapt/guard.py): passages held out of adaptation that the teacher
+    # writes a query for, with the same prompt and temperature, in every run (0: no check).
+    check_queries: int = 50
 
 
 @dataclass

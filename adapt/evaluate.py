@@ -70,6 +70,9 @@ def summarize(values: dict[str, dict[str, float]]) -> dict[str, float]:
     return {m: (sum(v.values()) / len(v) if v else math.nan) for m, v in values.items()}
 
 
+SIGNIFICANT = 0.05  # the paired t-test level at which adapt calls a difference real
+
+
 def paired_test(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     """Two-sided paired t-test of b against a over shared queries, with wins and losses."""
     from scipy import stats

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from adapt import baselines, hub, precision, report
+from adapt import baselines, guard, hub, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
 from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.distill import check_distill, pairs
@@ -185,10 +185,15 @@ class Pipeline:
         cache: Path | None = None,
         shard: tuple[int, int] | None = None,
         baselines: bool = True,
+        check: bool = True,
     ):
         self.config = config
         self.shard = shard
         self.with_baselines = baselines  # a bench computes them once per domain, as methods
+        # The label-free check: not in a bench (it has labels) nor in a shard (it only scores).
+        self.checking = (
+            check and not shard and config.generate.check_queries > 0 and config.iterations > 0
+        )
         self.cache_path = cache or run_dir / "teacher-cache.sqlite"
         self.console = console
         self.inputs = load_inputs(config)
@@ -381,20 +386,8 @@ class Pipeline:
         if not self.run.done(out, fp):
             start = time.time()
             passages = generation.sample_passages(self.inputs.docs, g.queries, d.seed)
-            with make_progress(self.console) as progress:
-                scorer = self.scorer()
-                shown = TeacherBar(
-                    progress,
-                    "teacher: writing queries",
-                    len(passages),
-                    "queries",
-                    "already written",
-                    "to write",
-                )
-                rows = generation.generate(
-                    scorer, template, passages, g.temperature, d.seed, shown, self.shard
-                )
-                rate = round(shown.rate, 3) if shown.computed else None  # writing alone
+            rows, shown = self._write_queries(template, passages, "writing queries")
+            rate = round(shown.rate, 3) if shown.computed else None  # writing alone
             if self.shard:
                 raise ShardDone(
                     f"shard {self.shard[0]}/{self.shard[1]} of the written queries: "
@@ -436,6 +429,91 @@ class Pipeline:
                 "ranks none of their passages in its top-k; try a larger distill.top_k"
             )
         self.inputs.use_queries(queries)
+
+    def _write_queries(
+        self, template, passages: list[Document], what: str
+    ) -> tuple[list[dict], TeacherBar]:
+        """The teacher writes one query per passage (through the cache), with its bar."""
+        from adapt.teacher import generation
+
+        g, d = self.config.generate, self.config.distill
+        with make_progress(self.console) as progress:
+            scorer = self.scorer()
+            shown = TeacherBar(
+                progress, f"teacher: {what}", len(passages), "queries", "already written",
+                "to write",
+            )  # fmt: skip
+            rows = generation.generate(
+                scorer, template, passages, g.temperature, d.seed, shown, self.shard
+            )
+        return rows, shown
+
+    def check_queries(self) -> tuple[list[Query], str]:
+        """The label-free check's queries: written by the teacher for held-out passages, none a
+        source of an adaptation query (guard/queries.jsonl)."""
+        from adapt.teacher import generation
+
+        g, t, d = self.config.generate, self.config.teacher, self.config.distill
+        out = self.path / "guard" / "queries.jsonl"
+        template = load_template(g.prompt, "generate")
+        adapting = self.path / "generated" / "written.jsonl"  # a corpus-only run's sources
+        sources = {r["passage_id"] for r in read_jsonl(adapting)} if adapting.is_file() else set()
+        fp = self._fp(
+            "check-queries",
+            teacher=t.model,
+            template=template.digest,
+            dtype=self.teacher_dtype,
+            queries=g.check_queries,
+            temperature=g.temperature,
+            seed=d.seed,
+            corpus=self.inputs.corpus_digest,
+            excluded=sorted(sources),
+        )
+        if not self.run.done(out, fp):
+            start = time.time()
+            passages = guard.held_out_passages(self.inputs.docs, g.check_queries, d.seed, sources)
+            rows, _ = self._write_queries(template, passages, "writing check queries")
+            written = generation.unique_queries(rows)
+            write_jsonl(
+                out,
+                (
+                    {"_id": q.id, "text": q.text, "passage_id": generation.source_of(q)}
+                    for q in written
+                ),
+            )
+            self._complete(out, fp, "guard/queries", start)
+        return [Query(r["_id"], r["text"]) for r in read_jsonl(out)], fp
+
+    def check(self, upstream: str) -> None:
+        """Start against adapted on the check's queries, each one's source passage relevant:
+        the recommendation a run without qrels still gets (adapt/guard.py)."""
+        if not self.checking:
+            return
+        queries, queries_fp = self.check_queries()
+        if not queries:  # every passage was a source of an adaptation query
+            return
+        out = self.path / "guard" / "check.json"
+        fp = self._fp("check", upstream, queries=queries_fp, k=self.config.search_k)
+        if self.run.done(out, fp):
+            return
+        start = time.time()
+        qrels = guard.known_items(queries)
+        values = {}
+        for iteration in range(self.config.iterations + 1):
+            ranking = self._search(iteration, None, queries, self.config.search_k)
+            values[iteration] = per_query(qrels, ranking)
+        last = self.config.iterations
+        verdict = guard.call(values[0]["ndcg@10"], values[last]["ndcg@10"])
+        write_json(
+            out,
+            {
+                "queries": len(queries),
+                "iterations": {str(i): summarize(v) for i, v in values.items()},
+                "per_query": {str(i): v["ndcg@10"] for i, v in values.items()},
+                "call": {**verdict, "iteration": last},
+            },
+        )
+        self._complete(out, fp, "guard/check", start)
 
     def candidates(self, iteration: int, index: Index | None, upstream: str) -> str:
         """Top-k for the adaptation queries, retrieved by the previous iteration's student."""
@@ -696,6 +774,12 @@ class Pipeline:
             if known
             else "the teacher's rate is measured on its first prompts and the time left printed"
         )
+        check = (
+            f"; then a label-free check on {c.generate.check_queries} queries the teacher writes "
+            "for held-out passages"
+            if self.checking
+            else ""
+        )
         written = (
             ""
             if self.inputs.queries
@@ -706,8 +790,8 @@ class Pipeline:
             f"plan: {self.path}; {written}{c.iterations} iteration(s), each {n} queries x "
             f"top-{d.top_k} "
             f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
-            f"{t.model} in {self.teacher_dtype}; {len(self.inputs.docs)} passages; {evaluation}; "
-            f"{timing}. "
+            f"{t.model} in {self.teacher_dtype}; {len(self.inputs.docs)} passages; {evaluation}"
+            f"{check}; {timing}. "
             f"Scores already in the cache ({self.cache_path}) are not asked again."
         )
 
@@ -741,11 +825,14 @@ class Pipeline:
                 self.baselines()
                 if not self.config.data.queries:
                     self.generate_queries(index, index_fp)
+                if self.checking:  # written now, while the teacher is loaded for scoring anyway
+                    self.check_queries()
                 write_jsonl(
                     self.path / "queries.jsonl",
                     ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
                 )
             if iteration == self.config.iterations:
+                self.check(index_fp)
                 break
             fp = self.candidates(iteration, index, index_fp)
             fp = self.pointwise(iteration + 1, fp)

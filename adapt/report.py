@@ -5,11 +5,9 @@ import statistics
 from pathlib import Path
 
 from adapt.config import Config
-from adapt.evaluate import METRICS, describe_test, paired_test
+from adapt.evaluate import METRICS, SIGNIFICANT, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 from adapt.teacher.agreement import NOISE_TAU
-
-SIGNIFICANT = 0.05  # paired t-test level at which reports call a difference real
 
 
 def rounded(value, digits: int = 4):
@@ -156,6 +154,7 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
             if (run_dir / "generated" / "stats.json").is_file()
             else None
         ),
+        "label_free_check": _check(run_dir),
         "iterations": rows,
         "timings_s": timings or {},
     }
@@ -164,6 +163,32 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
     with atomic_open(run_dir / "report.md") as handle:
         handle.write(markdown(summary))
     return summary
+
+
+def _check(run_dir: Path) -> dict | None:
+    """The label-free check's call and means (guard/check.json), without per-query values."""
+    path = run_dir / "guard" / "check.json"
+    if not path.is_file():
+        return None
+    check = read_json(path)
+    return {key: check[key] for key in ("queries", "iterations", "call")}
+
+
+def check_lines(summary: dict) -> list[str]:
+    """The label-free check as the report's second verdict: what a run without qrels has."""
+    check = summary.get("label_free_check")
+    if not check:
+        return []
+    call, means = check["call"], check["iterations"]
+    start, last = means["0"]["ndcg@10"] * 100, means[str(call["iteration"])]["ndcg@10"] * 100
+    iteration = call["iteration"] if call["recommend"] == "adapted" else 0
+    checkpoint = Path(summary["run"]) / f"iter-{iteration}" / "checkpoint"
+    use = f"`{checkpoint}`" if iteration else f"the start, `{checkpoint}`"
+    return [
+        f"Label-free check (no qrels): on {check['queries']} queries the teacher wrote for "
+        f"held-out passages, each one's own passage the relevant one, nDCG@10 start {start:.1f}, "
+        f"adapted {last:.1f}, {describe_test(call)}: {call['outcome']}; it recommends {use}."
+    ]
 
 
 def targets_text(distill: dict) -> str:
@@ -223,7 +248,7 @@ def markdown(summary: dict) -> str:
     lines = [
         f"# adapt report: {summary['run']}",
         "",
-        *(f"{line}  " for line in summary.get("verdict", [])),
+        *(f"{line}  " for line in summary.get("verdict", []) + check_lines(summary)),
         "",
         f"- student: `{summary['student']}`",
         f"- teacher: `{summary['teacher']}` ({engine}); pointwise prompt "

@@ -41,6 +41,7 @@ dtype = "float32"
 batch_size = 4
 [generate]
 queries = {n}
+check_queries = 3
 [distill]
 top_k = {top_k}
 nway = {top_k}

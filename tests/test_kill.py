@@ -128,6 +128,8 @@ delta = 3
 batch_size = 1
 epochs = 15
 lr = 1e-4
+[generate]
+check_queries = 3
 """
     )
     return recipe

@@ -33,6 +33,7 @@ def _config(tiny_beir, tiny_bert, **distill):
             "distill.delta": 3,
             "distill.batch_size": 2,
             "distill.lr": 1e-3,
+            "generate.check_queries": 3,
             **{f"distill.{k}": v for k, v in distill.items()},
         },
     )

@@ -68,6 +68,8 @@ dtype = "float32"
 [distill]
 top_k = 3
 nway = 3
+[generate]
+check_queries = 3
 """
     )
     return recipe
@@ -85,7 +87,7 @@ def test_a_run_prints_its_plan_and_a_rerun_says_what_it_resumes(tiny_run, tmp_pa
     code, screen = in_terminal(args)
     assert code == 0
     assert re.search(
-        rf"resuming{tmp_path / 'run'}:\d+finishedstageskept\(thelatest:iter-1/eval.json\);"
+        rf"resuming{tmp_path / 'run'}:\d+finishedstageskept\(thelatest:guard/check.json\);"
         rf"{N_QUERIES * 3}teacherscoresin",
         squeezed(screen),
     )
