@@ -102,7 +102,9 @@ class GenerateConfig:
     """Corpus-only runs (no queries given): the teacher writes the queries it adapts on."""
 
     # Passages sampled (seeded by distill.seed), one query written for each; at most the corpus.
-    queries: int = 100
+    # 60: writing a query and scoring its top-16 costs about 4.3 s on a 2-core CPU with bf16
+    # units, so `adapt run --corpus demo/pyfaq` fits the README demo's time (docs/benchmarks.md).
+    queries: int = 60
     prompt: str = "generate-question"  # a template of kind "generate" (prompts/)
     temperature: float = 0.8  # sampling temperature of the written queries
     # The label-free check (adapt/guard.py): passages held out of adaptation that the teacher
