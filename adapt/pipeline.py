@@ -825,8 +825,6 @@ class Pipeline:
                 self.baselines()
                 if not self.config.data.queries:
                     self.generate_queries(index, index_fp)
-                if self.checking:  # written now, while the teacher is loaded for scoring anyway
-                    self.check_queries()
                 write_jsonl(
                     self.path / "queries.jsonl",
                     ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
@@ -836,6 +834,8 @@ class Pipeline:
                 break
             fp = self.candidates(iteration, index, index_fp)
             fp = self.pointwise(iteration + 1, fp)
+            if self.checking and iteration == 0:  # while the teacher is loaded for scoring
+                self.check_queries()
             fp = self.targets(iteration + 1, fp)
             fp = self.pairs(iteration + 1, fp)
             fp = self.train(iteration + 1, fp)
