@@ -368,20 +368,12 @@ class Pipeline:
         kept where the start ranks the source passage in its top-k (generated/)."""
         from adapt.teacher import generation
 
-        g, t, d = self.config.generate, self.config.teacher, self.config.distill
+        g, d = self.config.generate, self.config.distill
         folder = self.path / "generated"
         out = folder / "queries.jsonl"
         template = load_template(g.prompt, "generate")
         fp = self._fp(
-            "generate",
-            upstream,
-            teacher=t.model,
-            template=template.digest,
-            dtype=self.teacher_dtype,
-            queries=g.queries,
-            temperature=g.temperature,
-            seed=d.seed,
-            top_k=d.top_k,
+            "generate", upstream, **self._writing(template), queries=g.queries, top_k=d.top_k
         )
         if not self.run.done(out, fp):
             start = time.time()
@@ -430,6 +422,17 @@ class Pipeline:
             )
         self.inputs.use_queries(queries)
 
+    def _writing(self, template) -> dict:
+        """What the queries the teacher writes depend on, for a stage's record."""
+        g, t = self.config.generate, self.config.teacher
+        return {
+            "teacher": t.model,
+            "template": template.digest,
+            "dtype": self.teacher_dtype,
+            "temperature": g.temperature,
+            "seed": self.config.distill.seed,
+        }
+
     def _write_queries(
         self, template, passages: list[Document], what: str
     ) -> tuple[list[dict], TeacherBar]:
@@ -453,19 +456,15 @@ class Pipeline:
         source of an adaptation query (guard/queries.jsonl)."""
         from adapt.teacher import generation
 
-        g, t, d = self.config.generate, self.config.teacher, self.config.distill
+        g, d = self.config.generate, self.config.distill
         out = self.path / "guard" / "queries.jsonl"
         template = load_template(g.prompt, "generate")
         adapting = self.path / "generated" / "written.jsonl"  # a corpus-only run's sources
         sources = {r["passage_id"] for r in read_jsonl(adapting)} if adapting.is_file() else set()
         fp = self._fp(
             "check-queries",
-            teacher=t.model,
-            template=template.digest,
-            dtype=self.teacher_dtype,
+            **self._writing(template),
             queries=g.check_queries,
-            temperature=g.temperature,
-            seed=d.seed,
             corpus=self.inputs.corpus_digest,
             excluded=sorted(sources),
         )

@@ -95,45 +95,21 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
         "16",
     )
     assert built.returncode == 0, built.stderr
-    one = adapt(
-        "search",
-        "--checkpoint",
-        str(tiny_colbert),
-        "--index",
-        str(index),
-        "--query",
-        "sort a list",
-        "--k",
-        "8",
-    )
+
+    def search(*args: str, cwd=None):
+        found = ["--checkpoint", str(tiny_colbert), "--index", str(index)]
+        return adapt("search", *found, *args, cwd=cwd)
+
+    one = search("--query", "sort a list", "--k", "8")
     # The index remembers its corpus: each hit shows its text, not only its id.
     assert one.returncode == 0 and "sort a list" in one.stdout
     assert "a thread can lock memory" in " ".join(one.stdout.split())
-    unnamed = adapt(
-        "search",
-        "--checkpoint",
-        str(tiny_colbert),
-        "--index",
-        str(index),
-        "--queries",
-        str(tiny_beir / "queries.jsonl"),
-        cwd=tmp_path,
-    )
+    unnamed = search("--queries", str(tiny_beir / "queries.jsonl"), cwd=tmp_path)
     written = tmp_path / "run-queries.trec"
     assert unnamed.returncode == 0 and written.is_file()
     assert f"to{written}" in "".join(unnamed.stderr.split())  # says where it wrote
     run_file = tmp_path / "run.trec"
-    batch = adapt(
-        "search",
-        "--checkpoint",
-        str(tiny_colbert),
-        "--index",
-        str(index),
-        "--queries",
-        str(tiny_beir),
-        "--out",
-        str(run_file),
-    )
+    batch = search("--queries", str(tiny_beir), "--out", str(run_file))
     assert batch.returncode == 0, batch.stderr
     assert len(run_file.read_text().splitlines()) == 4 * 8
     evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
@@ -144,17 +120,7 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
 
     (tmp_path / "questions.txt").write_text("".join(f"{t}\n" for _, t in reversed(QUERIES)))
     plain = tmp_path / "plain.trec"
-    searched = adapt(
-        "search",
-        "--checkpoint",
-        str(tiny_colbert),
-        "--index",
-        str(index),
-        "--queries",
-        str(tmp_path / "questions.txt"),
-        "--out",
-        str(plain),
-    )
+    searched = search("--queries", str(tmp_path / "questions.txt"), "--out", str(plain))
     assert searched.returncode == 0 and plain.read_text().startswith("line-1 ")
     refused = adapt("eval", str(plain), "--qrels", str(tiny_beir))
     assert refused.returncode == 2 and "covers none of the 4 judged queries" in refused.stderr
