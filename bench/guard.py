@@ -18,6 +18,8 @@ from adapt.evaluate import describe_test
 from adapt.guard import call
 from adapt.io import read_json
 
+SIGN = {True: "yes", False: "no", None: "—"}
+
 
 def row(run: Path) -> dict:
     check = read_json(run / "guard" / "check.json")
@@ -34,7 +36,10 @@ def row(run: Path) -> dict:
         "labelled": labelled,
         "check": check["call"],
         "queries": (len(start), check["queries"]),
-        "same_sign": (labelled["delta"] > 0) == (check["call"]["delta"] > 0),
+        # None where either difference is exactly 0 (no direction to agree with).
+        "same_sign": (labelled["delta"] > 0) == (check["call"]["delta"] > 0)
+        if labelled["delta"] and check["call"]["delta"]
+        else None,
         "right": not wrong,
     }
 
@@ -52,11 +57,15 @@ def main() -> None:
         print(
             f"| {r['run']} | {describe_test(r['labelled'])} {r['labelled']['outcome']} "
             f"| {r['queries'][0]} | {describe_test(r['check'])} {r['check']['outcome']} "
-            f"| {r['queries'][1]} | {r['check']['recommend']} | {r['same_sign']} | {r['right']} |"
+            f"| {r['queries'][1]} | {r['check']['recommend']} | {SIGN[r['same_sign']]} "
+            f"| {'yes' if r['right'] else 'no'} |"
         )
     right = sum(r["right"] for r in rows)
-    signs = sum(r["same_sign"] for r in rows)
-    print(f"\nright in {right} of {len(rows)} runs; the same sign in {signs} of {len(rows)}")
+    signed = [r["same_sign"] for r in rows if r["same_sign"] is not None]
+    print(
+        f"\nright in {right} of {len(rows)} runs; the same sign in {sum(signed)} of the "
+        f"{len(signed)} where both differences are not 0"
+    )
 
 
 if __name__ == "__main__":
