@@ -26,6 +26,10 @@ def in_terminal(
     pid, fd = pty.fork()
     if pid == 0:  # the child: its terminal is the pty, sized before adapt starts
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        # As a shell starts a foreground command: Ctrl-C raises SIGINT's default. A caller
+        # started in the background (`cmd &` in a script) has SIGINT ignored, Python then
+        # installs no KeyboardInterrupt, and the typed Ctrl-C would be lost.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         os.execve(sys.executable, [sys.executable, "-m", "adapt", *args], {**env, "TERM": "xterm"})
     chunks, typed, deadline = [], False, time.time() + timeout
