@@ -5,6 +5,7 @@ computed now (config sections it depends on plus its inputs' fingerprints). Outp
 atomically, so after a kill a stage is either complete or absent, and rerunning resumes.
 """
 
+import dataclasses
 import fcntl
 import json
 from pathlib import Path
@@ -71,7 +72,7 @@ class RunDir:
             changed = sorted(
                 k
                 for k in old.keys() | new.keys()
-                if old.get(k) != new.get(k) and k not in CONTINUABLE
+                if old.get(k) != new.get(k) and k not in CONTINUABLE and k not in self._unread()
             )
             if changed and not force and self._would_overwrite(changed):
                 raise AdaptError(
@@ -82,6 +83,14 @@ class RunDir:
         write_json(saved, current)
         with atomic_open(self.path / "config.toml") as handle:
             handle.write(to_toml(current))
+
+    def _unread(self) -> set[str]:
+        """[generate] in a run with queries: nothing is written for adaptation there, and the
+        label-free check's stage records hold what it reads of the section (a change re-runs
+        the check alone), so a changed default never blocks resuming such a run."""
+        if not self.config.data.queries:
+            return set()
+        return {f"generate.{f.name}" for f in dataclasses.fields(self.config.generate)}
 
     def _would_overwrite(self, changed: list[str]) -> bool:
         """Whether a finished stage reads a changed setting. A run that failed before its first

@@ -107,6 +107,13 @@ def test_changed_config_is_refused_unless_forced_and_more_iterations_continue(
     summary = pipeline.run(changed, run_dir, console)
     assert len(summary["iterations"]) == 3
     assert (run_dir / "iter-1/checkpoint").stat().st_mtime == trained
+    # A run with queries never writes queries for adaptation: another [generate] default (how
+    # many to write, their temperature) resumes it, and only the label-free check runs again.
+    changed.generate.queries, changed.generate.temperature = 7, 0.5
+    checked = (run_dir / "guard/check.json").stat().st_mtime
+    pipeline.run(changed, run_dir, console)
+    assert (run_dir / "iter-2/checkpoint").stat().st_mtime < checked
+    assert (run_dir / "guard/check.json").stat().st_mtime > checked
 
 
 def test_label_free_teacher_check_is_reported_and_can_refuse(tiny_beir, tiny_bert, tmp_path):

@@ -57,24 +57,23 @@ def shared_path() -> Path:
     return hub.cache_dir() / "teacher-scores.sqlite"
 
 
-def count_scores(path: Path) -> int:
+def _count(path: Path, table: str) -> int:
     db = sqlite3.connect(path, timeout=60)
     try:
-        return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:  # created, never written
         return 0
     finally:
         db.close()
 
 
+def count_scores(path: Path) -> int:
+    return _count(path, "scores")
+
+
 def count_written(path: Path) -> int:
-    db = sqlite3.connect(path, timeout=60)
-    try:
-        return db.execute("SELECT COUNT(*) FROM written").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
+    """Queries the teacher wrote, stored in this cache file."""
+    return _count(path, "written")
 
 
 class ScoreCache:
@@ -95,7 +94,8 @@ class ScoreCache:
 
     @staticmethod
     def gained() -> dict[Path, tuple[int, int]]:
-        """(scores, written queries) each cache file gained since this process opened it."""
+        """(scores, written queries) each cache file gained since this process opened it
+        (another process writing the same file meanwhile counts too)."""
         gains = {}
         for path, (scores, written) in ScoreCache.opened.items():
             gains[path] = (count_scores(path) - scores, count_written(path) - written)
