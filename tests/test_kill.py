@@ -208,6 +208,9 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(scoring_inputs, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT's default, as a shell's foreground command has it: a test run started with `&`
+        # has it ignored, and Python then raises no KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     while _stored(cache) == 0 and process.poll() is None and time.time() < deadline:
