@@ -817,12 +817,12 @@ def main() -> None:
 def interrupted() -> str:
     """What an interrupted command kept: every finished stage, and the teacher scores (and
     written queries) its cache files gained, committed every few seconds of scoring."""
-    kept = []
+    files = []
     for path, (scores, written) in ScoreCache.gained().items():
         what = [f"{scores} scores"] if scores or not written else []
         what += [f"{written} written queries"] if written else []
-        kept.append(f"{' and '.join(what)} in {path}")
-    kept = ", ".join(kept) or "none yet"
+        files.append(f"{' and '.join(what)} in {path}")
+    kept = ", ".join(files) or "none yet"
     return (
         f"adapt: interrupted. Kept: every finished stage, and the teacher scores this command "
         f"stored ({kept}); run the same command to resume"

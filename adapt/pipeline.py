@@ -402,13 +402,7 @@ class Pipeline:
                 "dtype": self.teacher_dtype,
             }
             write_json(folder / "stats.json", stats)
-            write_jsonl(
-                out,
-                (
-                    {"_id": q.id, "text": q.text, "passage_id": generation.source_of(q)}
-                    for q in kept
-                ),
-            )
+            write_jsonl(out, generation.records(kept))
             self._complete(out, fp, "generated/queries", start)
             self.console.print(
                 f"queries: {stats['written']} written, {stats['unique']} unique, {len(kept)} kept "
@@ -473,13 +467,7 @@ class Pipeline:
             passages = guard.held_out_passages(self.inputs.docs, g.check_queries, d.seed, sources)
             rows, _ = self._write_queries(template, passages, "writing check queries")
             written = generation.unique_queries(rows)
-            write_jsonl(
-                out,
-                (
-                    {"_id": q.id, "text": q.text, "passage_id": generation.source_of(q)}
-                    for q in written
-                ),
-            )
+            write_jsonl(out, generation.records(written))
             self._complete(out, fp, "guard/queries", start)
         return [Query(r["_id"], r["text"]) for r in read_jsonl(out)], fp
 

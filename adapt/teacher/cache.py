@@ -57,10 +57,11 @@ def shared_path() -> Path:
     return hub.cache_dir() / "teacher-scores.sqlite"
 
 
-def _count(path: Path, table: str) -> int:
+def _count(path: Path, table: str, after: int = 0) -> int:
+    """Rows of `table`, or those with a rowid above `after`: rows inserted since a mark."""
     db = sqlite3.connect(path, timeout=60)
     try:
-        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM {table} WHERE rowid > ?", (after,)).fetchone()[0]
     except sqlite3.OperationalError:  # created, never written
         return 0
     finally:
@@ -71,15 +72,11 @@ def count_scores(path: Path) -> int:
     return _count(path, "scores")
 
 
-def count_written(path: Path) -> int:
-    """Queries the teacher wrote, stored in this cache file."""
-    return _count(path, "written")
-
-
 class ScoreCache:
-    # Rows (scores, written queries) in each cache file when this process first opened it. What
-    # an interrupted command kept is read from the file against these, not from a tally the
-    # process keeps: an interrupt between a commit and the tally's update lost a chunk from it.
+    # The last rowid of each table (scores, written queries) in each cache file when this
+    # process first opened it. What an interrupted command kept is read from the file as the
+    # rows above these marks, not from a tally the process keeps (an interrupt between a commit
+    # and the tally's update lost a chunk from it), and marking costs no scan of a large file.
     opened: ClassVar[dict[Path, tuple[int, int]]] = {}
 
     def __init__(self, path: Path) -> None:
@@ -90,16 +87,20 @@ class ScoreCache:
         self.db.execute(SCHEMA)
         self.db.execute(WRITTEN)
         self.db.commit()
-        ScoreCache.opened.setdefault(path.resolve(), (len(self), count_written(path)))
+        marks = [
+            self.db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0]
+            for table in ("scores", "written")
+        ]
+        ScoreCache.opened.setdefault(path.resolve(), (marks[0], marks[1]))
 
     @staticmethod
     def gained() -> dict[Path, tuple[int, int]]:
         """(scores, written queries) each cache file gained since this process opened it
         (another process writing the same file meanwhile counts too)."""
-        gains = {}
-        for path, (scores, written) in ScoreCache.opened.items():
-            gains[path] = (count_scores(path) - scores, count_written(path) - written)
-        return gains
+        return {
+            path: (_count(path, "scores", scores), _count(path, "written", written))
+            for path, (scores, written) in ScoreCache.opened.items()
+        }
 
     def get_many(self, keys: list[Key]) -> dict[Key, float]:
         found: dict[Key, float] = {}

@@ -13,7 +13,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from adapt.data import Document, Query
 from adapt.teacher.cache import content_hash
@@ -103,6 +103,12 @@ def unique_queries(rows: list[dict]) -> list[Query]:
 
 def source_of(query: Query) -> str:
     return query.id.removeprefix("gen-")
+
+
+def records(queries: list[Query]) -> Iterator[dict]:
+    """Written queries as a run stores them: each with its source passage."""
+    for q in queries:
+        yield {"_id": q.id, "text": q.text, "passage_id": source_of(q)}
 
 
 def consistent(queries: list[Query], ranking: dict[str, list[tuple[str, float]]]) -> list[Query]:
