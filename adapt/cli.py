@@ -720,7 +720,8 @@ def teacher_eval(
             else "-"
         )
         pair = (
-            f"{row['accuracy_one_order']:.3f} / {row['accuracy_both_orders']:.3f}"
+            f"{row['accuracy_one_order']:.3f} / {row['accuracy_both_orders']:.3f} "
+            f"(p={row['p_both_orders']:.2g})"
             if row.get("pairs")
             else "-"
         )

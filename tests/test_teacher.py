@@ -5,7 +5,7 @@ import pytest
 
 from adapt.data import Document, Query
 from adapt.teacher.cache import ScoreCache
-from adapt.teacher.scoring import TeacherScorer, pair_diagnostics
+from adapt.teacher.scoring import TeacherScorer, combine_orders, pair_diagnostics
 from adapt.teacher.templates import load_template
 
 
@@ -92,9 +92,10 @@ def _ab_scorer(backend, path, both_orders: bool) -> TeacherScorer:
     )
 
 
-def test_both_orders_swap_the_documents_and_are_averaged(smol_backend, tmp_path):
+def test_both_orders_swap_the_documents_and_average_log_odds(smol_backend, tmp_path):
     """The backward prompt is the pair swapped: its P(A) is one-order scoring of (second,
-    first), asked separately, and P(i > j) averages P(A) forward with 1 - P(A) backward."""
+    first), asked separately, and P(i > j) averages the forward log-odds with the backward
+    one's negation."""
     one = _ab_scorer(smol_backend, tmp_path / "one.sqlite", both_orders=False)
     [forward] = one.score_pairs([(QUERY, DOCS[0], DOCS[1])])
     [backward] = one.score_pairs([(QUERY, DOCS[1], DOCS[0])])
@@ -103,10 +104,22 @@ def test_both_orders_swap_the_documents_and_are_averaged(smol_backend, tmp_path)
     [score] = both.score_pairs([(QUERY, DOCS[0], DOCS[1])])
     assert score.prob_a_forward == pytest.approx(forward.prob_a_forward, abs=1e-5)
     assert score.prob_a_backward == pytest.approx(backward.prob_a_forward, abs=1e-5)
-    expected = (forward.prob_a_forward + 1 - backward.prob_a_forward) / 2
+    f, b = forward.prob_a_forward, backward.prob_a_forward
+    expected = 1 / (1 + np.sqrt(b / (1 - b) * (1 - f) / f))  # sigmoid((logit f - logit b) / 2)
     assert score.prob == pytest.approx(expected, abs=1e-5)
+    assert (score.prob > 0.5) == (f > b)
     diagnostics = pair_diagnostics([score])
     assert set(diagnostics) >= {"share_answer_a", "order_agreement", "disagreement_with_targets"}
+
+
+def test_a_position_bound_teacher_keeps_its_order_through_both_orders():
+    """A teacher that answers "A" (or "B") near-certainly to every prompt still orders a pair
+    by how much less certain it is in one order: the log-odds keep that, probabilities lose it."""
+    assert combine_orders(1e-5, 1e-7) > 0.9  # always "B", but less so with the first as A
+    assert combine_orders(1e-7, 1e-5) < 0.1
+    assert combine_orders(1 - 1e-7, 1 - 1e-5) > 0.9  # always "A"
+    assert combine_orders(0.3, 0.3) == pytest.approx(0.5)  # pure position bias: no order
+    assert combine_orders(0.0, 1.0) < 1e-6 and combine_orders(1.0, 0.0) > 1 - 1e-6
 
 
 def test_instructions_inside_documents_cannot_change_parsing(smol_backend, tmp_path):

@@ -1,5 +1,7 @@
 """`adapt teacher-eval`'s measures on the real SmolLM2 teacher, against a student that errs."""
 
+import pytest
+
 from adapt.teacher.cache import ScoreCache
 from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
 from adapt.teacher.scoring import TeacherScorer
@@ -51,3 +53,8 @@ def test_pairwise_counts_both_orders(smol_backend, tmp_path):
     bars = Bars()
     result = evaluate_pairwise(scorer, [QUERY], BY_ID, RANKING, QRELS, 2, track=bars)
     assert result["pairs"] == 2 and bars.bars == [[4, 4]]
+    # Both orders: the accuracy of the log-odds' sign, and its two-sided binomial p
+    # (2 pairs: 1.0 when one is right, 0.5 when both or neither are).
+    assert result["accuracy_both_orders"] in (0.0, 0.5, 1.0)
+    expected_p = 1.0 if result["accuracy_both_orders"] == 0.5 else 0.5
+    assert result["p_both_orders"] == pytest.approx(expected_p)

@@ -108,12 +108,17 @@ def evaluate_pairwise(
         return {"pairs": 0}
     advance = track(scorer.pair_prompts(len(items))) if track else None
     results, rate = _timed(scorer, lambda: scorer.score_pairs(items, advance))
+    from scipy.stats import binomtest
+
     forward = np.array([s.prob_a_forward for s in results])  # relevant shown as A
     backward = np.array([s.prob_a_backward for s in results])  # relevant shown as B
+    right = sum(s.prob > 0.5 for s in results)
     return {
         "pairs": len(items),
         "accuracy_one_order": float(np.mean(np.concatenate([forward > 0.5, backward < 0.5]))),
-        "accuracy_both_orders": float(np.mean([s.prob > 0.5 for s in results])),
+        "accuracy_both_orders": right / len(results),
+        # Two-sided, against a coin: whether the both-order log-odds order pairs at all.
+        "p_both_orders": float(binomtest(right, len(results), 0.5).pvalue),
         "share_answer_a": float(np.mean(np.concatenate([forward > 0.5, backward > 0.5]))),
         "prompts_per_s": rate,
     }

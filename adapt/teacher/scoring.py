@@ -3,7 +3,7 @@
 Pointwise: `yes-no` gives logit(pos) - logit(neg) (the log-odds over the two labels);
 `query-likelihood` gives the mean log-probability of the query given the document.
 Pairwise: `ab` gives P(A) over {A, B}; with `both_orders` each pair is also asked swapped and
-P(i > j) = (P_A(i, j) + 1 - P_A(j, i)) / 2, which cancels a constant position bias.
+the two orders' log-odds are averaged (`combine_orders`), which cancels a constant position bias.
 """
 
 import time
@@ -26,9 +26,27 @@ COMMIT_SECONDS = 5.0
 
 @dataclass
 class PairScore:
-    prob: float  # P(first > second), averaged over the orders asked
+    prob: float  # P(first > second), from the orders asked (combine_orders)
     prob_a_forward: float  # P(A) with the first document shown as A
     prob_a_backward: float | None  # P(A) with the second shown as A; None in one-order mode
+
+
+def combine_orders(forward: float, backward: float) -> float:
+    """P(first > second) from P(A) with the first shown as A (`forward`) and as B (`backward`).
+
+    The mean of the two orders' log-odds, (logit(forward) - logit(backward)) / 2, through a
+    sigmoid: a position bias adds a constant to both log-odds and cancels. Averaging the
+    probabilities instead leaves a teacher that answers one position near-certainly at 0.5 and a
+    sliver, however consistently it orders the pair (the 1.5B answers "B" to every prompt, and
+    its fp32 log-odds still order 65% of Vaswani's pairs right; docs/benchmarks.md).
+
+    >>> round(combine_orders(0.8, 0.2), 3), round(combine_orders(1e-5, 1e-7), 3)
+    (0.8, 0.909)
+    """
+    tiny = 1e-15  # P(A) is kept in float64: this clip only guards exact 0 and 1
+    f, b = np.clip([forward, backward], tiny, 1 - tiny)
+    log_odds = (np.log(f / (1 - f)) - np.log(b / (1 - b))) / 2
+    return float(1.0 / (1.0 + np.exp(-log_odds)))
 
 
 class TeacherScorer:
@@ -171,7 +189,9 @@ class TeacherScorer:
                 body = t.template.format(query=query, document_a=text(a), document_b=text(b))
                 prompts.append(self.wrap(t, body))
             logits = self.backend.label_logits(prompts, self.pairwise_labels, progress)
-            return 1.0 / (1.0 + np.exp(-(logits[:, 0] - logits[:, 1])))
+            # float64, so a P(A) near 0 or 1 keeps its log-odds for combine_orders
+            margin = logits[:, 0].astype(np.float64) - logits[:, 1]
+            return 1.0 / (1.0 + np.exp(-margin))
 
         p_a = self._cached(keys, compute, progress)
         n = len(items)
@@ -179,7 +199,7 @@ class TeacherScorer:
         for i in range(n):
             if self.both_orders:
                 forward, backward = float(p_a[i]), float(p_a[n + i])
-                results.append(PairScore((forward + 1.0 - backward) / 2.0, forward, backward))
+                results.append(PairScore(combine_orders(forward, backward), forward, backward))
             else:
                 results.append(PairScore(float(p_a[i]), float(p_a[i]), None))
         return results
