@@ -153,3 +153,26 @@ def test_head_wider_than_the_encoder_is_refused(tiny_bert):
 
     with pytest.raises(AdaptError, match="choose student.dim <= 32"):
         ColBERT.load(str(tiny_bert), dim=128)
+
+
+def test_sorted_chunks_equal_padding_together(tiny_bert):
+    """Training encodes its passages in length-sorted chunks: the scores, and the gradients
+    they give, are those of encoding every passage padded to the longest."""
+    model = _model(tiny_bert)
+    docs = [t for _, t in DOCS] * 3  # short and long mixed, in no order
+    queries = [t for _, t in QUERIES][:3]
+    width = len(docs) // len(queries)
+    together = []
+    for encode in (model.encode_docs, lambda t, m: model.encode_docs_sorted(t, m, chunk=2)):
+        model.zero_grad()
+        q = model.encode_queries(queries)
+        emb, mask = encode(docs, 16)
+        emb = emb.view(len(queries), width, *emb.shape[1:])
+        scores = maxsim_paired(q, emb, mask.view(len(queries), width, -1))
+        scores.sum().backward()
+        grad = model.linear.weight.grad.clone()
+        together.append((scores.detach(), grad, mask))
+    (padded, grad_padded, mask_padded), (sorted_, grad_sorted, mask_sorted) = together
+    assert torch.equal(mask_padded, mask_sorted)
+    assert torch.allclose(padded, sorted_, atol=1e-5)
+    assert torch.allclose(grad_padded, grad_sorted, atol=1e-4)

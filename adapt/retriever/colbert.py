@@ -115,13 +115,34 @@ class ColBERT(nn.Module):
         embeddings = nn.functional.normalize(self.linear(hidden), dim=-1)
         return embeddings * mask.unsqueeze(-1), mask
 
+    def encode_docs_sorted(
+        self, texts: list[str], maxlen: int, chunk: int = 32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_docs` over length-sorted chunks, each padded only to its own longest, returned
+        in the input order: the same embeddings for less work where lengths vary (a training
+        batch's passages on CACM are 46% real tokens when padded together; the demo's 83%)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # characters ~ tokens
+        parts = [
+            self.encode_docs([texts[i] for i in order[lo : lo + chunk]], maxlen)
+            for lo in range(0, len(order), chunk)
+        ]
+        width = max(e.shape[1] for e, _ in parts)
+        embeddings = torch.cat(
+            [nn.functional.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in parts]
+        )
+        mask = torch.cat([nn.functional.pad(m, (0, width - m.shape[1])) for _, m in parts])
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        inverse = inverse.to(embeddings.device)
+        return embeddings[inverse], mask[inverse]
+
     def score_groups(
         self, queries: list[str], docs: list[str], width: int, doc_maxlen: int
     ) -> torch.Tensor:
         """[b, width] MaxSim of each query against its own `width` documents (`docs` is the
         b x width list, query by query): the scores the distillation losses train."""
         encoded = self.encode_queries(queries)
-        doc_emb, doc_mask = self.encode_docs(docs, doc_maxlen)
+        doc_emb, doc_mask = self.encode_docs_sorted(docs, doc_maxlen)
         doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
         return maxsim_paired(encoded, doc_emb, doc_mask.view(len(queries), width, -1))
 
