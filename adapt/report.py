@@ -185,8 +185,9 @@ def check_lines(summary: dict) -> list[str]:
     checkpoint = Path(summary["run"]) / f"iter-{iteration}" / "checkpoint"
     use = f"`{checkpoint}`" if iteration else f"the start, `{checkpoint}`"
     return [
-        f"Label-free check (no qrels): on {check['queries']} queries the teacher wrote for "
-        f"held-out passages, each one's own passage the relevant one, nDCG@10 start {start:.1f}, "
+        f"Label-free check (it reads no qrels): on {check['queries']} queries the teacher wrote "
+        f"for held-out passages, each one's own passage the relevant one, nDCG@10 start "
+        f"{start:.1f}, "
         f"adapted {last:.1f}, {describe_test(call)}: {call['outcome']}; it recommends {use}."
     ]
 

@@ -55,5 +55,8 @@ def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(tiny_beir, tin
     assert set(check["per_query"]["0"]) == {q["_id"] for q in checked}
     assert check["call"]["recommend"] in {"start", "adapted"}
     report = (run / "report.md").read_text()
-    assert f"Label-free check (no qrels): on {len(checked)} queries the teacher wrote" in report
+    assert (
+        f"Label-free check (it reads no qrels): on {len(checked)} queries the teacher wrote"
+        in report
+    )
     assert "it recommends" in report
