@@ -42,7 +42,7 @@ from adapt.teacher.scoring import score_candidates
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
 LABELS = {
     **baselines.LABELS,
-    "start": "ColBERT start",
+    "start": "the start (no adaptation)",
     "kd": "+ L_KD only",
     "pairdistill": "+ L_KD + L_pair",
     "teacher-rerank": "teacher reranks the start's top-k",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
-from adapt.report import best_reference, targets_text, verdict
+from adapt.report import best_reference, start_label, targets_text, verdict
 
 REFERENCES = ("bm25", "biencoder", "start")  # what a user has without adapt
 
@@ -20,7 +20,7 @@ def _stage_seconds(run_dir: Path, last_iteration: int) -> float:
     )
 
 
-def _rows(domain: Path, methods: list[str]) -> list[dict]:
+def _rows(domain: Path, methods: list[str], kind: str) -> list[dict]:
     from adapt.bench import LABELS
 
     rows = []
@@ -44,7 +44,9 @@ def _rows(domain: Path, methods: list[str]) -> list[dict]:
                 rows.append(
                     {
                         "method": method if method == "start" else f"{method}@{n}",
-                        "label": LABELS[method] + ("" if method == "start" else f", iteration {n}"),
+                        "label": start_label(kind)
+                        if method == "start"
+                        else f"{LABELS[method]}, iteration {n}",
                         "metrics": evaluation["metrics"],
                         "per_query": evaluation["per_query"],
                         "checkpoint": str(folder / f"iter-{n}" / "checkpoint"),
@@ -105,7 +107,7 @@ def _diagnostics(domain: Path) -> dict:
 def build(out: Path, bench) -> dict:
     domains = {}
     for name, config in bench.domains.items():
-        rows = _rows(out / name, bench.methods_of(name))
+        rows = _rows(out / name, bench.methods_of(name), config.student.kind)
         domains[name] = {
             "config": config.to_dict(),
             "verdict": _verdict(rows),

@@ -72,7 +72,12 @@ def _iterations(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
-def _evaluated(run_dir: Path) -> tuple[list[dict], list[dict]]:
+def start_label(kind: str) -> str:
+    """What the un-adapted student is called in tables, by `student.kind`."""
+    return "dense start" if kind == "dense" else "ColBERT start"
+
+
+def _evaluated(run_dir: Path, kind: str) -> tuple[list[dict], list[dict]]:
     """(references: the baselines and the start; adapted: each later iteration), each with its
     label, metrics and per-query values."""
     references = [
@@ -85,7 +90,7 @@ def _evaluated(run_dir: Path) -> tuple[list[dict], list[dict]]:
         iteration = int(folder.name.split("-")[1])
         entry = {
             "name": f"iteration {iteration}",
-            "label": "ColBERT start" if iteration == 0 else f"adapted, iteration {iteration}",
+            "label": start_label(kind) if iteration == 0 else f"adapted, iteration {iteration}",
             "checkpoint": str(folder / "checkpoint"),
             **read_json(folder / "eval.json"),
         }
@@ -95,7 +100,7 @@ def _evaluated(run_dir: Path) -> tuple[list[dict], list[dict]]:
 
 def build(run_dir: Path, config: Config | None = None, timings: dict | None = None) -> dict:
     config_dict = config.to_dict() if config else read_json(run_dir / "config.json")
-    references, adapted = _evaluated(run_dir)
+    references, adapted = _evaluated(run_dir, config_dict["student"].get("kind", "colbert"))
     start = next((r for r in references if r["name"] == "iteration 0"), None)
     best = best_reference(references)
     rows = []
@@ -276,7 +281,8 @@ def markdown(summary: dict) -> str:
             versus = describe_test(test) if test else "—"
             best = row.get("vs_best_reference")
             against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
-            name = "ColBERT start" if row["iteration"] == 0 else f"iteration {row['iteration']}"
+            kind = summary["config"]["student"].get("kind", "colbert")
+            name = start_label(kind) if row["iteration"] == 0 else f"iteration {row['iteration']}"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} | {against} |")
         lines.append("")
     else:

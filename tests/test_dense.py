@@ -58,6 +58,8 @@ def test_a_run_adapts_a_dense_student(tiny_beir, tiny_bert, tmp_path):
     ]
     assert any(changed)
     assert [r["iteration"] for r in summary["iterations"] if "metrics" in r] == [0, 1]
+    report = (run / "report.md").read_text()
+    assert "| dense start |" in report and "ColBERT" not in report
 
 
 def test_cli_indexes_and_searches_a_dense_checkpoint(tiny_beir, tiny_bert, tmp_path):
