@@ -2,8 +2,9 @@
 
 A run's `iter-N/` holds the student's candidates and the teacher's pointwise scores for them; when
 the training queries happen to be judged (SciFact's train split is), reranking those candidates
-by the student, by the teacher and by fused targets shows, at no teacher cost, whether the target
-the student is pulled toward is better than the student's own order. This is the ceiling the
+by the student, by the teacher, by fused targets and by the run's own target (`targets.jsonl`)
+shows, at no teacher cost, whether the target the student is pulled toward is better than the
+student's own order. This is the ceiling the
 distillation aims at, measured on the training queries themselves.
 
     python bench/targets_on_candidates.py --qrels ../shared/data/beir/scifact/qrels/train.tsv \
@@ -53,6 +54,11 @@ def main() -> None:
             rows = build_targets(pointwise, candidates, Weights(teacher=w))
             name = "teacher" if w >= 1.0 else f"fused w={w:g}"
             targets[name] = {r["query_id"]: list(zip(r["docs"], r["scores"])) for r in rows}
+        if (folder / "targets.jsonl").is_file():  # what the run trained on, its own weights
+            own = _rows(folder / "targets.jsonl")
+            targets["the run's target"] = {
+                r["query_id"]: list(zip(r["docs"], r["scores"])) for r in own
+            }
         base = per_query(judged, student)["ndcg@10"]
         print(f"\n{folder} ({len(judged)} judged queries of {len(student)})")
         print(
