@@ -9,7 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-TOLERANCE = 1e-5  # fp32: the same sums in another order
+# fp32: the same sums in another order. Each process (and each micro-batch) pads its own
+# length-sorted chunks of passages, so matmul shapes differ between the splits as well.
+TOLERANCE = 2e-5
 
 
 @pytest.fixture()
