@@ -192,8 +192,8 @@ def check_lines(summary: dict) -> list[str]:
     return [
         f"Label-free check (it reads no qrels): on {check['queries']} queries the teacher wrote "
         f"for held-out passages, each one's own passage the relevant one, nDCG@10 start "
-        f"{start:.1f}, "
-        f"adapted {last:.1f}, {describe_test(call)}: {call['outcome']}; it recommends {use}."
+        f"{start:.1f}, adapted {last:.1f}, {describe_test(call)}: {call['outcome']}; it "
+        f"recommends {use}."
     ]
 
 
@@ -275,14 +275,14 @@ def markdown(summary: dict) -> str:
         for baseline in summary.get("baselines", {}).values():
             cells = [f"{baseline['metrics'][m] * 100:.1f}" for m in METRICS]
             lines.append(f"| {baseline['label']} | " + " | ".join(cells) + " | — | — |")
+        start = start_label(summary["config"]["student"].get("kind", "colbert"))
         for row in evaluated:
             cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
             test = row.get("vs_start", {}).get("ndcg@10")
             versus = describe_test(test) if test else "—"
             best = row.get("vs_best_reference")
             against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
-            kind = summary["config"]["student"].get("kind", "colbert")
-            name = start_label(kind) if row["iteration"] == 0 else f"iteration {row['iteration']}"
+            name = start if row["iteration"] == 0 else f"iteration {row['iteration']}"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} | {against} |")
         lines.append("")
     else:

@@ -131,9 +131,7 @@ class ColBERT(nn.Module):
             [nn.functional.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in parts]
         )
         mask = torch.cat([nn.functional.pad(m, (0, width - m.shape[1])) for _, m in parts])
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        inverse = inverse.to(embeddings.device)
+        inverse = torch.tensor(order).argsort().to(embeddings.device)  # back to input order
         return embeddings[inverse], mask[inverse]
 
     def score_groups(

@@ -87,11 +87,11 @@ class ScoreCache:
         self.db.execute(SCHEMA)
         self.db.execute(WRITTEN)
         self.db.commit()
-        marks = [
+        scores, written = (
             self.db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0]
             for table in ("scores", "written")
-        ]
-        ScoreCache.opened.setdefault(path.resolve(), (marks[0], marks[1]))
+        )
+        ScoreCache.opened.setdefault(path.resolve(), (scores, written))
 
     @staticmethod
     def gained() -> dict[Path, tuple[int, int]]:
