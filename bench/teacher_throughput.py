@@ -124,7 +124,11 @@ def main() -> None:
     if args.compile:
         rows.append(("adapt engine at auto, compiled", auto))
     params = sum(p.numel() for p in backend.model.base_model.parameters())
-    work = 2 * params * tokens / 1e9  # GFLOP to read every prompt in full once
+
+    def gflop(rows: list[int]) -> float:  # to read these prompts in full once
+        return 2 * params * float(lengths[rows].sum()) / 1e9
+
+    work = gflop(everything)
     hidden = backend.model.config.hidden_size
     qrels = read_qrels(Path(args.data) / "qrels" / "train.tsv")
     results = []
@@ -170,7 +174,7 @@ def main() -> None:
         else:
             ndcg = f"(timed on {len(rows_scored)} prompts)"
         rate = len(rows_scored) / seconds
-        share = 2 * params * lengths[rows_scored].sum() / 1e9 / peak / seconds
+        share = gflop(rows_scored) / peak / seconds
         same = reference[rows_scored]
         print(
             f"| {label} | {dtype} | {rate:.2f} | {rate / naive_rate:.1f}x | {peak:.0f} | "
