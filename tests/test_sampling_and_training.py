@@ -74,6 +74,31 @@ def test_training_is_seeded(tiny_bert):
     assert torch.equal(runs[0], runs[1])
 
 
+@pytest.mark.parametrize("kind", ["colbert", "dense"])
+def test_training_without_dropout_draws_no_masks(tiny_bert, kind):
+    """With `dropout = false` the seed no longer changes the trained weights (one example: no
+    shuffling to differ), while with the encoder's dropout it does; the rates are restored."""
+    settings = StudentConfig(str(tiny_bert), kind, dim=16, query_maxlen=12, doc_maxlen=16)
+    example = Example(
+        Query("q", "read a file"),
+        [Document(i, t) for i, t in DOCS[:4]],
+        [3.0, 2.0, 1.0, 0.0],
+        [(0, 1, 0.9), (1, 2, 0.8)],
+    )
+    weights = {}
+    for dropout in (True, False):
+        for seed in (7, 8):
+            model = load_student(settings)
+            rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+            config = DistillConfig(lr=1e-3, batch_size=1, epochs=2, dropout=dropout)
+            train(model, [example], config, 16, seed=seed)
+            assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == rates
+            assert max(rates) > 0
+            weights[dropout, seed] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert not torch.equal(weights[True, 7], weights[True, 8])
+    assert torch.equal(weights[False, 7], weights[False, 8])
+
+
 def test_the_kd_group_holds_the_pairs_and_reaches_below_the_top_nway():
     from adapt.distill.sampling import training_set
 

@@ -2,7 +2,8 @@
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -111,36 +112,52 @@ def train(
     rank, world = distributed.rank_and_world()
     model.train()
     log: list[dict[str, float]] = []
-    for _ in range(config.epochs):
-        order = list(examples)
-        rng.shuffle(order)  # the same order on every rank: same seed
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            share = batch[rank::world]
-            micro = config.micro_batch or len(share) or 1
-            optimizer.zero_grad()
-            sums: dict[str, torch.Tensor] = {}
-            for lo in range(0, len(share), micro):
-                chunk = share[lo : lo + micro]
-                losses = _losses(model, chunk, config, doc_maxlen)
-                # Losses are means over a chunk's queries: weighting each chunk by its share of
-                # the global batch makes the summed gradients those of the whole batch at once.
-                weight = len(chunk) / len(batch)
-                (weight * losses["loss"]).backward()
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + weight * value.detach()
-            if world > 1:
-                sums = distributed.sum_gradients_and_values(model, sums)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            row = {name: float(value) for name, value in sums.items()}
-            row.update(lr=schedule.get_last_lr()[0], step=len(log) + 1)
-            log.append(row)
-            if on_step:
-                on_step(row)
+    with dropout_rates(model, keep=config.dropout):
+        for _ in range(config.epochs):
+            order = list(examples)
+            rng.shuffle(order)  # the same order on every rank: same seed
+            for start in range(0, len(order), config.batch_size):
+                batch = order[start : start + config.batch_size]
+                share = batch[rank::world]
+                micro = config.micro_batch or len(share) or 1
+                optimizer.zero_grad()
+                sums: dict[str, torch.Tensor] = {}
+                for lo in range(0, len(share), micro):
+                    chunk = share[lo : lo + micro]
+                    losses = _losses(model, chunk, config, doc_maxlen)
+                    # Losses are means over a chunk's queries: weighting each chunk by its share of
+                    # the global batch makes the summed gradients those of the whole batch at once.
+                    weight = len(chunk) / len(batch)
+                    (weight * losses["loss"]).backward()
+                    for name, value in losses.items():
+                        sums[name] = sums.get(name, 0.0) + weight * value.detach()
+                if world > 1:
+                    sums = distributed.sum_gradients_and_values(model, sums)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                row = {name: float(value) for name, value in sums.items()}
+                row.update(lr=schedule.get_last_lr()[0], step=len(log) + 1)
+                log.append(row)
+                if on_step:
+                    on_step(row)
     model.eval()
     return log
+
+
+@contextmanager
+def dropout_rates(model: torch.nn.Module, keep: bool) -> Iterator[None]:
+    """Every dropout rate at 0 inside the block unless `keep`, restored after. The rates, not the
+    modules' train flags: attention layers read their own flag and their dropout's rate."""
+    modules = [] if keep else [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    rates = [m.p for m in modules]
+    for module in modules:
+        module.p = 0.0
+    try:
+        yield
+    finally:
+        for module, rate in zip(modules, rates):
+            module.p = rate
 
 
 def _losses(
