@@ -187,3 +187,24 @@ def test_seq2seq_teacher_scores_labels_and_likelihoods(tiny_bert, tmp_path):
     together = backend.continuation_logprobs(prompts, queries)
     alone = [backend.continuation_logprobs([p], [q])[0] for p, q in zip(prompts, queries)]
     assert np.allclose(together, alone, atol=1e-5) and np.all(together < 0)
+
+
+def test_a_conversion_that_finishes_second_keeps_the_first(tmp_path):
+    """Shard processes started together convert the same GGUF at once; the one whose rename comes
+    second finds the folder filled and must use it, not fail (it did, on a cold cache)."""
+    from adapt.teacher.backends import _publish
+
+    target = tmp_path / "model"
+    for name in ("first", "second"):
+        tmp = tmp_path / f".convert-{name}"
+        tmp.mkdir()
+        (tmp / "config.json").write_text(name)
+        _publish(tmp, target)
+    assert (target / "config.json").read_text() == "first"
+    half = tmp_path / ".convert-half"  # a target without config.json is not a finished conversion
+    half.mkdir()
+    (half / "config.json").write_text("x")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "stray").write_text("x")
+    with pytest.raises(OSError):
+        _publish(half, tmp_path / "broken")

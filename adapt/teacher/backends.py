@@ -74,9 +74,19 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     try:
         fresh.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
+        _publish(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename a finished conversion into place. Shards started together convert at once; the one
+    whose rename comes second finds the folder filled, and keeps the first's."""
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
 
 
 def local_model_dir(ref: str) -> tuple[str, str]:
