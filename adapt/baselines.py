@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from adapt.config import Config
-from adapt.data import Document, Query
+from adapt.data import Document, Query, Ranking
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, write_json
-from adapt.retriever.index import Ranking
 
 if TYPE_CHECKING:  # the pipeline imports this module
     from adapt.pipeline import Inputs

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from adapt.config import Config, DistillConfig, GenerateConfig, StudentConfig, TeacherConfig
-from adapt.errors import AdaptError
+from adapt.errors import AdaptError, ShardDone
 from adapt.teacher.cache import ScoreCache, shared_path
 
 # Plain click help, not rich markup: rich took "[vllm]" and "[doc_id, score]" for markup and
@@ -190,10 +190,8 @@ def run(
     ] = False,
 ) -> None:
     """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
-    from adapt import pipeline
     from adapt.config import load_config, run_name
 
-    _quiet_transformers()
     config = load_config(
         recipe,
         {
@@ -226,6 +224,9 @@ def run(
     if private_cache and cache:
         raise AdaptError("give --cache PATH or --private-cache, not both")
     scores = target / "teacher-cache.sqlite" if private_cache else cache or shared_path()
+    from adapt import pipeline  # torch and transformers: seconds, after the cheap checks
+
+    _quiet_transformers()
     summary = pipeline.run(config, target, console, force, _shard(shard), scores)
     from adapt.report import markdown
 
@@ -799,8 +800,6 @@ def prompts_show(name: str) -> None:
 
 
 def main() -> None:
-    from adapt.pipeline import ShardDone
-
     try:
         app()
     except ShardDone as done:

@@ -20,6 +20,10 @@ Qrels = dict[str, dict[str, int]]
 """query id -> document id -> graded relevance."""
 
 
+Ranking = dict[str, list[tuple[str, float]]]
+"""query id -> [(document id, score)] best first: what every retriever and run file holds."""
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     id: str

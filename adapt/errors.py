@@ -15,3 +15,8 @@ class InputError(AdaptError):
         super().__init__(f"{where}: {message}")
         self.path = Path(path)
         self.line = line
+
+
+class ShardDone(Exception):
+    """A `--shard` run scored its part; the message says what to do next. Here, not in the
+    pipeline, so that the CLI catches it without importing torch on every command."""

@@ -16,8 +16,7 @@ import math
 
 import pytrec_eval
 
-from adapt.data import Qrels
-from adapt.retriever.index import Ranking
+from adapt.data import Qrels, Ranking
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 DEPTHS = {"ndcg@10": 10, "recall@100": 100, "mrr@10": 10}

@@ -25,11 +25,20 @@ from rich.console import Console
 
 from adapt import baselines, guard, hub, precision, report
 from adapt.config import Config, StudentConfig, TeacherConfig
-from adapt.data import Document, Qrels, Query, check_qrels, read_corpus, read_qrels, read_queries
+from adapt.data import (
+    Document,
+    Qrels,
+    Query,
+    Ranking,
+    check_qrels,
+    read_corpus,
+    read_qrels,
+    read_queries,
+)
 from adapt.distill import check_distill, pairs
 from adapt.distill.targets import Weights, build_targets
 from adapt.distill.train import load_examples, train, train_seed
-from adapt.errors import AdaptError, InputError
+from adapt.errors import AdaptError, InputError, ShardDone
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
 from adapt.progress import (
@@ -44,7 +53,6 @@ from adapt.progress import (
 from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
-from adapt.retriever.index import Ranking
 from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
@@ -169,10 +177,6 @@ def make_scorer(t: TeacherConfig, cache: Path, console: Console):
         if pairwise is not None:
             pairwise = dataclasses.replace(pairwise, max_document_tokens=t.max_document_tokens)
     return TeacherScorer(backend, ScoreCache(cache), pointwise, pairwise, t.both_orders)
-
-
-class ShardDone(Exception):
-    """A `--shard` run scored its part; the message says what to do next."""
 
 
 class Pipeline:

@@ -1,18 +1,12 @@
-"""The command line as a user runs it: one-line errors with exit code 2, and the stage commands."""
+"""The command line as a user runs it (its entry point, in this process): one-line errors with
+exit code 2, and the stage commands."""
 
 import json
 import math
 import subprocess
-import sys
 
 import pytest
 import torch
-
-
-def adapt(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "adapt", *args], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
 
 
 @pytest.mark.parametrize(
@@ -25,10 +19,10 @@ def adapt(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ('{"_id": "a", "text": "x"}\n{oops\n', "corpus.jsonl:2: invalid JSON"),
     ],
 )
-def test_bad_corpus_fails_in_one_line_with_code_2(tmp_path, corpus_text, expected):
+def test_bad_corpus_fails_in_one_line_with_code_2(cli, tmp_path, corpus_text, expected):
     (tmp_path / "corpus.jsonl").write_text(corpus_text)
     (tmp_path / "q.txt").write_text("a query\n")
-    result = adapt(
+    result = cli(
         "run",
         "--corpus",
         str(tmp_path / "corpus.jsonl"),
@@ -53,8 +47,10 @@ def test_bad_corpus_fails_in_one_line_with_code_2(tmp_path, corpus_text, expecte
         (["--pointwise-prompt", "no-such-template"], "no such template"),
     ],
 )
-def test_mistakes_are_refused_before_anything_is_written(tiny_beir, tmp_path, mistake, expected):
-    result = adapt(
+def test_mistakes_are_refused_before_anything_is_written(
+    cli, tiny_beir, tmp_path, mistake, expected
+):
+    result = cli(
         "run",
         "--corpus",
         str(tiny_beir),
@@ -68,22 +64,22 @@ def test_mistakes_are_refused_before_anything_is_written(tiny_beir, tmp_path, mi
     assert not (tmp_path / "run").exists()  # so nothing blocks the corrected command
 
 
-def test_unknown_recipe_key(tmp_path):
+def test_unknown_recipe_key(cli, tmp_path):
     recipe = tmp_path / "r.toml"
     recipe.write_text("[distill]\nlearning_rate = 1\n")
-    result = adapt("run", "--recipe", str(recipe))
+    result = cli("run", "--recipe", str(recipe))
     assert result.returncode == 2 and "unknown setting 'distill.learning_rate'" in result.stderr
 
 
-def test_listing_commands():
-    assert "query-likelihood" in adapt("prompts", "list").stdout
-    assert "qwen2.5-coder-0.5b" in adapt("teachers").stdout
-    assert "{document_a}" in adapt("prompts", "show", "ab").stdout
+def test_listing_commands(cli):
+    assert "query-likelihood" in cli("prompts", "list").stdout
+    assert "qwen2.5-coder-0.5b" in cli("teachers").stdout
+    assert "{document_a}" in cli("prompts", "show", "ab").stdout
 
 
-def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
+def test_index_search_and_eval(cli, tiny_beir, tiny_colbert, tmp_path):
     index = tmp_path / "index.pt"
-    built = adapt(
+    built = cli(
         "index",
         "--checkpoint",
         str(tiny_colbert),
@@ -98,7 +94,7 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
 
     def search(*args: str, cwd=None):
         found = ["--checkpoint", str(tiny_colbert), "--index", str(index)]
-        return adapt("search", *found, *args, cwd=cwd)
+        return cli("search", *found, *args, cwd=cwd)
 
     one = search("--query", "sort a list", "--k", "8")
     # The index remembers its corpus: each hit shows its text, not only its id.
@@ -112,7 +108,7 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     batch = search("--queries", str(tiny_beir), "--out", str(run_file))
     assert batch.returncode == 0, batch.stderr
     assert len(run_file.read_text().splitlines()) == 4 * 8
-    evaluated = adapt("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
+    evaluated = cli("eval", str(run_file), "--qrels", str(tiny_beir / "qrels" / "test.tsv"))
     assert evaluated.returncode == 0 and "ndcg@10" in evaluated.stdout
     # The same questions as plain text, in another order: ids q1, q2, ... (the qrels' numbering)
     # named the wrong questions and were scored; their line ids match no judged query.
@@ -122,17 +118,17 @@ def test_index_search_and_eval(tiny_beir, tiny_colbert, tmp_path):
     plain = tmp_path / "plain.trec"
     searched = search("--queries", str(tmp_path / "questions.txt"), "--out", str(plain))
     assert searched.returncode == 0 and plain.read_text().startswith("line-1 ")
-    refused = adapt("eval", str(plain), "--qrels", str(tiny_beir))
+    refused = cli("eval", str(plain), "--qrels", str(tiny_beir))
     assert refused.returncode == 2 and "covers none of the 4 judged queries" in refused.stderr
 
 
 def test_an_index_is_searched_only_with_the_checkpoint_that_built_it(
-    tiny_beir, tiny_colbert, tmp_path
+    cli, tiny_beir, tiny_colbert, tmp_path
 ):
     from adapt.retriever.colbert import ColBERT
 
     index = tmp_path / "index.pt"
-    built = adapt(
+    built = cli(
         "index", "--checkpoint", str(tiny_colbert), "--corpus", str(tiny_beir), "--out", str(index)
     )
     assert built.returncode == 0, built.stderr
@@ -140,15 +136,15 @@ def test_an_index_is_searched_only_with_the_checkpoint_that_built_it(
     with torch.no_grad():
         next(other.parameters()).add_(0.01)
     other.save(tmp_path / "other")
-    searched = adapt(
+    searched = cli(
         "search", "--checkpoint", str(tmp_path / "other"), "--index", str(index), "--query", "x"
     )
     assert searched.returncode == 2
     assert f"{index} was encoded by {tiny_colbert}, not by" in " ".join(searched.stderr.split())
 
 
-def test_index_refuses_a_plain_encoder(tiny_beir, tmp_path):
-    result = adapt(
+def test_index_refuses_a_plain_encoder(cli, tiny_beir, tmp_path):
+    result = cli(
         "index",
         "--checkpoint",
         "minilm",
@@ -160,7 +156,7 @@ def test_index_refuses_a_plain_encoder(tiny_beir, tmp_path):
     assert result.returncode == 2 and "not a ColBERT checkpoint" in " ".join(result.stderr.split())
 
 
-def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
+def test_train_command_on_stored_targets(cli, tiny_beir, tiny_bert, tmp_path):
     targets = tmp_path / "targets.jsonl"
     targets.write_text('{"query_id": "q3", "docs": ["d4", "d1", "d2"], "scores": [2.0, 0.5, -1]}\n')
     pairs = tmp_path / "pairs.jsonl"
@@ -173,7 +169,7 @@ def test_train_command_on_stored_targets(tiny_beir, tiny_bert, tmp_path):
         "[student]\ndim = 16\nquery_maxlen = 12\ndoc_maxlen = 16\n"
         "[distill]\nbatch_size = 1\nlr = 0.001\n"
     )
-    result = adapt(
+    result = cli(
         "train",
         "--checkpoint",
         str(tiny_bert),
@@ -201,10 +197,10 @@ def _one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_missing_model_paths(tiny_beir, tmp_path):
+def test_missing_model_paths(cli, tiny_beir, tmp_path):
     index = tmp_path / "i.pt"
     _one_line_error(
-        adapt(
+        cli(
             "index",
             "--checkpoint",
             str(tmp_path / "nope"),
@@ -216,7 +212,7 @@ def test_missing_model_paths(tiny_beir, tmp_path):
         "model path not found",
     )
     _one_line_error(
-        adapt(
+        cli(
             "index", "--checkpoint", "not-a-model", "--corpus", str(tiny_beir), "--out", str(index)
         ),
         "unknown student 'not-a-model'",
@@ -224,14 +220,14 @@ def test_missing_model_paths(tiny_beir, tmp_path):
     assert not index.exists()
 
 
-def test_corrupt_checkpoint(tiny_bert, tiny_beir, tmp_path):
+def test_corrupt_checkpoint(cli, tiny_bert, tiny_beir, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("config.json", "vocab.txt", "tokenizer_config.json"):
         (broken / name).write_bytes((tiny_bert / name).read_bytes())
     (broken / "model.safetensors").write_bytes((tiny_bert / "model.safetensors").read_bytes()[:500])
     _one_line_error(
-        adapt(
+        cli(
             "index",
             "--checkpoint",
             str(broken),
@@ -244,12 +240,12 @@ def test_corrupt_checkpoint(tiny_bert, tiny_beir, tmp_path):
     )
 
 
-def test_truncated_gguf_teacher(tiny_beir, tmp_path):
+def test_truncated_gguf_teacher(cli, tiny_beir, tmp_path):
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)
     candidates = tmp_path / "c.jsonl"
     candidates.write_text('{"query_id": "q1", "hits": [["d1", 1.0]]}\n')
-    result = adapt(
+    result = cli(
         "score",
         "--candidates",
         str(candidates),
@@ -276,11 +272,11 @@ def test_truncated_gguf_teacher(tiny_beir, tmp_path):
     ],
 )
 def test_score_names_the_candidates_line_with_an_unknown_id(
-    tiny_beir, tmp_path, second_row, expected
+    cli, tiny_beir, tmp_path, second_row, expected
 ):
     candidates = tmp_path / "c.jsonl"
     candidates.write_text('{"query_id": "q1", "hits": [["d1", 1.0]]}\n' + second_row + "\n")
-    result = adapt(
+    result = cli(
         *("score", "--candidates", str(candidates), "--corpus", str(tiny_beir)),
         *("--queries", str(tiny_beir), "--out", str(tmp_path / "o.jsonl")),
         *("--teacher", "smollm2-135m", "--cache", str(tmp_path / "c.sqlite")),
@@ -288,11 +284,11 @@ def test_score_names_the_candidates_line_with_an_unknown_id(
     _one_line_error(result, f"{candidates}{expected}")
 
 
-def test_query_split_needs_a_beir_folder(tmp_path):
+def test_query_split_needs_a_beir_folder(cli, tmp_path):
     (tmp_path / "q.txt").write_text("a query\n")
     (tmp_path / "c.tsv").write_text("d1\ttext\nd2\tmore text\n")
     _one_line_error(
-        adapt(
+        cli(
             "run",
             "--corpus",
             str(tmp_path / "c.tsv"),
@@ -305,9 +301,9 @@ def test_query_split_needs_a_beir_folder(tmp_path):
     )
 
 
-def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
+def test_teacher_eval_reports_every_combination(cli, tiny_beir, tiny_bert, tmp_path):
     out = tmp_path / "eval.json"
-    result = adapt(
+    result = cli(
         "teacher-eval",
         "--data",
         str(tiny_beir),
@@ -352,8 +348,8 @@ def test_teacher_eval_reports_every_combination(tiny_beir, tiny_bert, tmp_path):
     assert f"{pointwise['auc']:.3f} ({pointwise['auc_student']:.3f})" in result.stdout
 
 
-def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(tiny_beir, tmp_path):
-    result = adapt(
+def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(cli, tiny_beir, tmp_path):
+    result = cli(
         "teacher-eval",
         "--data",
         str(tiny_beir),
@@ -371,10 +367,10 @@ def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(tiny_beir, 
     )
 
 
-def test_a_corpus_of_one_document_is_refused_before_any_work(tmp_path):
+def test_a_corpus_of_one_document_is_refused_before_any_work(cli, tmp_path):
     (tmp_path / "c.tsv").write_text("d1\tthe only passage\n")
     (tmp_path / "q.txt").write_text("a query\n")
-    result = adapt(
+    result = cli(
         "run",
         "--corpus",
         str(tmp_path / "c.tsv"),

@@ -1,8 +1,5 @@
 """The single-vector student: sentence-transformers interchange, the faiss index, a whole run."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 from rich.console import Console
@@ -62,23 +59,15 @@ def test_a_run_adapts_a_dense_student(tiny_beir, tiny_bert, tmp_path):
     assert "| dense start |" in report and "ColBERT" not in report
 
 
-def test_cli_indexes_and_searches_a_dense_checkpoint(tiny_beir, tiny_bert, tmp_path):
+def test_cli_indexes_and_searches_a_dense_checkpoint(cli, tiny_beir, tiny_bert, tmp_path):
     model = DenseEncoder.load(str(tiny_bert), maxlen=16)
     model.save(tmp_path / "dense-student")
-    adapt = [sys.executable, "-m", "adapt"]
     index = tmp_path / "index"
     common = ["--checkpoint", str(tmp_path / "dense-student")]
-    subprocess.run(
-        [*adapt, "index", *common, "--corpus", str(tiny_beir), "--out", str(index)],
-        check=True,
-        capture_output=True,
-    )
-    found = subprocess.run(
-        [*adapt, "search", *common, "--index", str(index), "--query", "sort a list", "--k", "3"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    built = cli("index", *common, "--corpus", str(tiny_beir), "--out", str(index))
+    assert built.returncode == 0, built.stderr
+    found = cli("search", *common, "--index", str(index), "--query", "sort a list", "--k", "3")
+    assert found.returncode == 0, found.stderr
     assert (index / "index.faiss").is_file() and "rank" in found.stdout
 
 

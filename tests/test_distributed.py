@@ -65,6 +65,7 @@ def _train(inputs, out, tmp_path, launcher: list[str], micro_batch: int = 0):
     return load_file(tmp_path / out / "model.safetensors"), losses
 
 
+@pytest.mark.slow  # separate processes per stage: CI runs it (`pytest -m slow`)
 def test_two_processes_and_accumulation_match_one_process(training_inputs, tmp_path):
     single, single_log = _train(
         training_inputs, "single", tmp_path, [sys.executable, "-m", "adapt"]

@@ -1,11 +1,10 @@
 """`adapt eval` through its real entry point: what the run covers, warnings, one-line refusals."""
 
 import re
-import sys
 
 import pytest
 
-from adapt.cli import main
+from tests.conftest import run_cli
 
 QRELS = "query-id\tcorpus-id\tscore\nq1\ta\t1\nq2\tb\t1\nq3\tc\t1\n"
 # q1 finds a first, q2 finds b second, q3 is not in the run: nDCG@10 1 and 1/log2(3) = 0.63093.
@@ -14,11 +13,8 @@ RUN = "q1 Q0 a 1 9.0 t\nq1 Q0 x 2 8.0 t\nq2 Q0 y 1 9.0 t\nq2 Q0 b 2 8.0 t\n"
 
 def adapt_eval(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of `adapt eval ARGS`, run in this process."""
-    monkeypatch.setattr(sys, "argv", ["adapt", "eval", *map(str, args)])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
+    done = run_cli(monkeypatch, capsys, "eval", *args)
+    return done.returncode, done.stdout, done.stderr
 
 
 def metrics(stdout: str) -> dict[str, float]:

@@ -4,27 +4,20 @@ readable help, the model and prompt listings, reports of unfinished runs, offlin
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from adapt import hub
-from adapt.cli import main
 from adapt.config import Config, DataConfig, load_config
 from adapt.errors import AdaptError
+from tests.conftest import run_cli
 
 
 def adapt(monkeypatch, capsys, *args) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of `adapt ARGS`, run in this process."""
-    monkeypatch.setattr(sys, "argv", ["adapt", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exited:
-        code = exited.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    done = run_cli(monkeypatch, capsys, *args)
+    return done.returncode, done.stdout, done.stderr
 
 
 def flat(text: str) -> str:

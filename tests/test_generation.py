@@ -6,7 +6,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from adapt.teacher.cache import ScoreCache
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import load_template
 from tests.conftest import WORDS, tiny_student
-from tests.test_kill import _run
+from tests.test_kill import _run, run_args
 
 
 def _recipe(
@@ -50,10 +49,10 @@ nway = {top_k}
     return recipe
 
 
-def test_a_corpus_only_run_writes_filters_and_adapts(tiny_beir, tiny_bert, tmp_path):
+def test_a_corpus_only_run_writes_filters_and_adapts(cli, tiny_beir, tiny_bert, tmp_path):
     recipe = _recipe(tmp_path, tiny_beir, tiny_bert, 8, tiny_beir / "qrels" / "test.tsv")
     run = tmp_path / "run"
-    done = subprocess.run(_run(recipe, run), capture_output=True, text=True, timeout=600)
+    done = cli(*run_args(recipe, run))
     assert done.returncode == 0, done.stderr
     stats = json.loads((run / "generated" / "stats.json").read_text())
     kept = read_jsonl(run / "generated" / "queries.jsonl")
@@ -93,13 +92,11 @@ def _corpus(tmp_path: Path) -> Path:
     return corpus
 
 
-def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp_path):
+def test_a_kill_while_writing_queries_resumes_to_the_same_queries(cli, tiny_bert, tmp_path):
     """8 queries written in 2 batches of 4, each a few seconds; the top-6 of 12 passages keeps
     about half of them. Iteration 0 only: written, filtered and stored; no teacher scoring."""
     recipe = _recipe(tmp_path, _corpus(tmp_path), tiny_bert, 8, None, top_k=6, iterations=0)
-    fresh = subprocess.run(
-        _run(recipe, tmp_path / "fresh"), capture_output=True, text=True, timeout=600
-    )
+    fresh = cli(*run_args(recipe, tmp_path / "fresh"))
     assert fresh.returncode == 0, fresh.stderr
     killed = tmp_path / "killed"
     cache = killed / "teacher-cache.sqlite"
@@ -112,7 +109,7 @@ def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert _written(cache) == 4, "the kill must land between the first and the last batch"
-    resumed = subprocess.run(_run(recipe, killed), capture_output=True, text=True, timeout=600)
+    resumed = cli(*run_args(recipe, killed))
     assert resumed.returncode == 0, resumed.stderr
     assert "8 queries, 4 already written, 4 to write" in " ".join(resumed.stderr.split())
     fresh_dir = tmp_path / "fresh" / "generated"
@@ -124,30 +121,23 @@ def test_a_kill_while_writing_queries_resumes_to_the_same_queries(tiny_bert, tmp
     assert stats[0] == stats[1]
 
 
-def test_shards_write_their_batches_and_the_merged_run_writes_none(tiny_bert, tmp_path):
+def test_shards_write_their_batches_and_the_merged_run_writes_none(cli, tiny_bert, tmp_path):
     recipe = _recipe(tmp_path, _corpus(tmp_path), tiny_bert, 8, None, top_k=6, iterations=0)
     caches = []
     for i in (1, 2):
         run = tmp_path / f"shard-{i}"
-        done = subprocess.run(
-            [*_run(recipe, run), "--shard", f"{i}/2"], capture_output=True, text=True, timeout=600
-        )
+        done = cli(*run_args(recipe, run), "--shard", f"{i}/2")
         assert done.returncode == 0, done.stderr
         assert f"shard {i}/2 of the written queries: 4 written" in " ".join(done.stderr.split())
         caches.append(run / "teacher-cache.sqlite")
     main = tmp_path / "main"
     main.mkdir()
-    merge = [sys.executable, "-m", "adapt", "merge", "--into", str(main / "teacher-cache.sqlite")]
-    merged = subprocess.run(
-        [*merge, *map(str, caches)], capture_output=True, text=True, timeout=600
-    )
+    merged = cli("merge", "--into", main / "teacher-cache.sqlite", *caches)
     assert merged.returncode == 0, merged.stderr
-    done = subprocess.run(_run(recipe, main), capture_output=True, text=True, timeout=600)
+    done = cli(*run_args(recipe, main))
     assert done.returncode == 0, done.stderr
     assert "8 queries, 8 already written, 0 to write" in " ".join(done.stderr.split())
-    whole = subprocess.run(
-        _run(recipe, tmp_path / "whole"), capture_output=True, text=True, timeout=600
-    )
+    whole = cli(*run_args(recipe, tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     assert (main / "generated" / "written.jsonl").read_text() == (
         tmp_path / "whole" / "generated" / "written.jsonl"

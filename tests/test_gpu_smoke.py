@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = [
     "iter-0/start",
@@ -23,6 +25,7 @@ STAGES = [
 ]
 
 
+@pytest.mark.slow  # separate processes per stage: CI runs it (`pytest -m slow`)
 def test_the_toy_smoke_run_records_every_stage_and_its_device(tmp_path):
     tokenizers = REPO / "bench" / "_device"
     if not (tokenizers / "qwen-tokenizer").is_dir():

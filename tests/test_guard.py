@@ -2,14 +2,13 @@
 run whose check never reuses a passage the teacher wrote an adaptation query for."""
 
 import json
-import subprocess
 
 from adapt.data import Document
 from adapt.guard import call, held_out_passages, known_items
 from adapt.io import read_jsonl
 from adapt.teacher.generation import unique_queries
 from tests.test_generation import _recipe
-from tests.test_kill import _run
+from tests.test_kill import run_args
 
 
 def test_the_adapted_student_is_recommended_only_when_significantly_better():
@@ -41,10 +40,12 @@ def test_known_items_are_the_source_passages():
     assert known_items(queries) == {"gen-d3": {"d3": 1}, "gen-d5": {"d5": 1}}
 
 
-def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(tiny_beir, tiny_bert, tmp_path):
+def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(
+    cli, tiny_beir, tiny_bert, tmp_path
+):
     recipe = _recipe(tmp_path, tiny_beir, tiny_bert, 4, None)  # check_queries = 3
     run = tmp_path / "run"
-    done = subprocess.run(_run(recipe, run), capture_output=True, text=True, timeout=600)
+    done = cli(*run_args(recipe, run))
     assert done.returncode == 0, done.stderr
     sources = {r["passage_id"] for r in read_jsonl(run / "generated" / "written.jsonl")}
     checked = read_jsonl(run / "guard" / "queries.jsonl")

@@ -9,31 +9,20 @@ import time
 
 import pytest
 
-from tests.conftest import N_DOCS, N_QUERIES, WORDS, tiny_student
+from tests.conftest import N_HITS, N_QUERIES, WORDS, tiny_student
+
+
+def score_args(inputs, out, cache) -> list[str]:
+    corpus, queries, candidates = inputs
+    return [
+        *("score", "--candidates", str(candidates), "--corpus", str(corpus)),
+        *("--queries", str(queries), "--out", str(out), "--cache", str(cache)),
+        *("--teacher", "smollm2-135m", "--prompt", "yes-no"),
+    ]
 
 
 def _score(inputs, out, cache) -> list[str]:
-    corpus, queries, candidates = inputs
-    return [
-        sys.executable,
-        "-m",
-        "adapt",
-        "score",
-        "--candidates",
-        str(candidates),
-        "--corpus",
-        str(corpus),
-        "--queries",
-        str(queries),
-        "--out",
-        str(out),
-        "--cache",
-        str(cache),
-        "--teacher",
-        "smollm2-135m",
-        "--prompt",
-        "yes-no",
-    ]
+    return [sys.executable, "-m", "adapt", *score_args(inputs, out, cache)]
 
 
 def _stored(cache) -> int:
@@ -45,11 +34,11 @@ def _stored(cache) -> int:
         return 0
 
 
-def test_sigkill_during_scoring_then_resume(scoring_inputs, tmp_path):
-    total = N_DOCS * N_QUERIES
+def test_sigkill_during_scoring_then_resume(cli, short_inputs, tmp_path):
+    total = N_HITS * N_QUERIES
     cache = tmp_path / "cache.sqlite"
     process = subprocess.Popen(
-        _score(scoring_inputs, tmp_path / "killed.jsonl", cache),
+        _score(short_inputs, tmp_path / "killed.jsonl", cache),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -62,21 +51,11 @@ def test_sigkill_during_scoring_then_resume(scoring_inputs, tmp_path):
     assert 0 < stored < total, "the kill must land after a committed batch and before the end"
     assert not (tmp_path / "killed.jsonl").exists()  # nothing half-written
 
-    resumed = subprocess.run(
-        _score(scoring_inputs, tmp_path / "resumed.jsonl", cache),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    resumed = cli(*score_args(short_inputs, tmp_path / "resumed.jsonl", cache))
     assert resumed.returncode == 0, resumed.stderr
     assert f"{total - stored} new, {stored} from the cache" in " ".join(resumed.stderr.split())
 
-    fresh = subprocess.run(
-        _score(scoring_inputs, tmp_path / "fresh.jsonl", tmp_path / "other.sqlite"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    fresh = cli(*score_args(short_inputs, tmp_path / "fresh.jsonl", tmp_path / "other.sqlite"))
     assert fresh.returncode == 0, fresh.stderr
     resumed_rows = [json.loads(x) for x in (tmp_path / "resumed.jsonl").read_text().splitlines()]
     fresh_rows = [json.loads(x) for x in (tmp_path / "fresh.jsonl").read_text().splitlines()]
@@ -143,18 +122,12 @@ def uninterrupted(run_inputs, tmp_path_factory) -> list[dict]:
     return json.loads((run_dir / "report.json").read_text())["iterations"]
 
 
+def run_args(recipe, run_dir) -> list[str]:
+    return ["run", "--recipe", str(recipe), "--run-dir", str(run_dir), "--private-cache"]
+
+
 def _run(recipe, run_dir) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "adapt",
-        "run",
-        "--recipe",
-        str(recipe),
-        "--run-dir",
-        str(run_dir),
-        "--private-cache",
-    ]
+    return [sys.executable, "-m", "adapt", *run_args(recipe, run_dir)]
 
 
 def _stages(run_dir) -> dict:
@@ -172,7 +145,7 @@ def _stages(run_dir) -> dict:
     ],
 )
 def test_sigkill_inside_a_stage_then_resume_equals_an_uninterrupted_run(
-    run_inputs, uninterrupted, tmp_path, after, inside, output
+    cli, run_inputs, uninterrupted, tmp_path, after, inside, output
 ):
     run_dir = tmp_path / "killed"
     process = subprocess.Popen(
@@ -190,7 +163,7 @@ def test_sigkill_inside_a_stage_then_resume_equals_an_uninterrupted_run(
     assert not (run_dir / output).exists()  # nothing half-written in place
     stored = _stored(run_dir / "teacher-cache.sqlite")
 
-    resumed = subprocess.run(_run(run_inputs, run_dir), capture_output=True, text=True, timeout=600)
+    resumed = cli(*run_args(run_inputs, run_dir))
     assert resumed.returncode == 0, resumed.stderr
     if inside == "training":  # the teacher's scores were complete: it is not even loaded
         assert "loading teacher" not in resumed.stderr

@@ -152,13 +152,10 @@ def test_fused_targets_at_weight_zero_follow_the_student(tiny_beir, tiny_bert, t
 
 
 def test_adapt_train_on_a_runs_stage_files_equals_the_runs_train_stage(
-    tiny_beir, tiny_bert, tmp_path
+    cli, tiny_beir, tiny_bert, tmp_path
 ):
     """Fused targets (w < 1) and the confident-pair filter on: `adapt train` reads the same
     targets and pairs by id, so it trains exactly the pipeline's student."""
-    import subprocess
-    import sys
-
     import torch
     from safetensors.torch import load_file
 
@@ -168,14 +165,11 @@ def test_adapt_train_on_a_runs_stage_files_equals_the_runs_train_stage(
     pipeline.run(config, run_dir, Console(quiet=True))
     pairs = [json.loads(line) for line in (run_dir / "iter-1/pairs.jsonl").open()]
     assert all(isinstance(p[0], str) for row in pairs for p in row["pairs"])  # ids, not positions
-    result = subprocess.run(
-        [sys.executable, "-m", "adapt", "train", "--checkpoint", str(run_dir / "iter-0/checkpoint")]
-        + ["--targets", str(run_dir / "iter-1/targets.jsonl")]
-        + ["--pairs", str(run_dir / "iter-1/pairs.jsonl")]
-        + ["--corpus", str(tiny_beir), "--queries", str(tiny_beir), "--iteration", "1"]
-        + ["--recipe", str(run_dir / "config.toml"), "--out", str(tmp_path / "cli")],
-        capture_output=True,
-        text=True,
+    result = cli(
+        *("train", "--checkpoint", run_dir / "iter-0/checkpoint"),
+        *("--targets", run_dir / "iter-1/targets.jsonl", "--pairs", run_dir / "iter-1/pairs.jsonl"),
+        *("--corpus", tiny_beir, "--queries", tiny_beir, "--iteration", "1"),
+        *("--recipe", run_dir / "config.toml", "--out", tmp_path / "cli"),
     )
     assert result.returncode == 0, result.stderr
     ours = load_file(run_dir / "iter-1/checkpoint/model.safetensors")

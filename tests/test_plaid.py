@@ -151,27 +151,24 @@ def test_plaid_finds_what_exact_search_finds(checkpoint, tmp_path):
     assert {"filter_pids_cpp", "decompress_residuals_cpp", "segmented_lookup_cpp"} <= built
 
 
-def test_cli_indexes_and_searches_with_plaid(checkpoint, tmp_path):
+def test_cli_indexes_and_searches_with_plaid(cli, checkpoint, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(f'{{"_id": "{d.id}", "text": "{d.text}"}}\n' for d in _corpus(300)))
     queries = tmp_path / "queries.tsv"
     queries.write_text("".join(f"{i}\t{t}\n" for i, t in QUERIES))
-    adapt = [sys.executable, "-m", "adapt"]
     index = tmp_path / "index"
-    subprocess.run(
-        [*adapt, "index", "--checkpoint", str(checkpoint), "--corpus", str(corpus)]
-        + ["--out", str(index), "--kind", "plaid", "--doc-maxlen", "16"],
-        check=True,
-        capture_output=True,
+    built = cli(
+        *("index", "--checkpoint", checkpoint, "--corpus", corpus, "--out", index),
+        *("--kind", "plaid", "--doc-maxlen", "16"),
     )
+    assert built.returncode == 0, built.stderr
     assert (index / "doc_ids.json").is_file()
     run = tmp_path / "run.trec"
-    subprocess.run(
-        [*adapt, "search", "--checkpoint", str(checkpoint), "--index", str(index)]
-        + ["--queries", str(queries), "--out", str(run), "--k", "5"],
-        check=True,
-        capture_output=True,
+    searched = cli(
+        *("search", "--checkpoint", checkpoint, "--index", index),
+        *("--queries", queries, "--out", run, "--k", "5"),
     )
+    assert searched.returncode == 0, searched.stderr
     lines = run.read_text().splitlines()
     assert len(lines) == 5 * len(QUERIES) and all(line.split()[2][0] == "p" for line in lines)
     shutil.rmtree(index)

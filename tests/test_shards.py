@@ -9,23 +9,11 @@ import pytest
 from adapt.errors import AdaptError
 from adapt.teacher.cache import ScoreCache
 from adapt.teacher.shard import in_shard, parse_shard
-from tests.conftest import N_QUERIES
-from tests.test_kill import _score
-
-N_HITS = 10
+from tests.conftest import N_HITS, N_QUERIES
+from tests.test_kill import _score, score_args
 
 
-@pytest.fixture()
-def short_inputs(scoring_inputs):
-    corpus, queries, candidates = scoring_inputs
-    rows = [json.loads(line) for line in candidates.read_text().splitlines()]
-    candidates.write_text(
-        "".join(json.dumps({**r, "hits": r["hits"][:N_HITS]}) + "\n" for r in rows)
-    )
-    return corpus, queries, candidates
-
-
-def test_two_shards_merged_give_the_scores_of_one_process(short_inputs, tmp_path):
+def test_two_shards_merged_give_the_scores_of_one_process(cli, short_inputs, tmp_path):
     # Both shards hold queries (the split is a hash of the id).
     assert {in_shard(f"q{j}", (1, 2)) for j in range(N_QUERIES)} == {True, False}
     shards = [
@@ -43,43 +31,17 @@ def test_two_shards_merged_give_the_scores_of_one_process(short_inputs, tmp_path
     for process in shards:
         assert process.wait(timeout=600) == 0, process.stderr.read()
     merged = tmp_path / "merged.sqlite"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adapt",
-            "merge",
-            "--into",
-            str(merged),
-            str(tmp_path / "s1.sqlite"),
-            str(tmp_path / "s2.sqlite"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = cli("merge", "--into", merged, tmp_path / "s1.sqlite", tmp_path / "s2.sqlite")
     assert result.returncode == 0, result.stderr
     assert len(ScoreCache(merged)) == N_QUERIES * N_HITS
     # Re-running a shard is idempotent: everything is stored.
-    again = subprocess.run(
-        [*_score(short_inputs, tmp_path / "s1.jsonl", tmp_path / "s1.sqlite"), "--shard", "1/2"],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    again = cli(
+        *score_args(short_inputs, tmp_path / "s1.jsonl", tmp_path / "s1.sqlite"), "--shard", "1/2"
     )
     assert " 0 new," in again.stderr
-    whole = subprocess.run(
-        _score(short_inputs, tmp_path / "whole.jsonl", merged),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    whole = cli(*score_args(short_inputs, tmp_path / "whole.jsonl", merged))
     assert f"0 new, {N_QUERIES * N_HITS} from the cache" in " ".join(whole.stderr.split())
-    single = subprocess.run(
-        _score(short_inputs, tmp_path / "single.jsonl", tmp_path / "single.sqlite"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    single = cli(*score_args(short_inputs, tmp_path / "single.jsonl", tmp_path / "single.sqlite"))
     assert single.returncode == 0, single.stderr
     read = lambda name: [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]  # noqa: E731
     for a, b in zip(read("whole.jsonl"), read("single.jsonl"), strict=True):
@@ -101,6 +63,7 @@ def test_merge_refuses_a_file_that_is_not_a_score_cache(tmp_path):
         ScoreCache(tmp_path / "into.sqlite").merge(bogus)
 
 
+@pytest.mark.slow  # separate processes per stage: CI runs it (`pytest -m slow`)
 def test_the_one_node_script_shards_every_iteration_and_scores_nothing_twice(
     tiny_beir, tiny_bert, tmp_path
 ):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import N_DOCS, N_QUERIES, tiny_student
+from tests.conftest import N_HITS, N_QUERIES, tiny_student
 from tests.terminal import in_terminal
-from tests.test_kill import _stored
+from tests.test_kill import _stored, score_args
 
 
 def flat(text: str) -> str:
@@ -21,19 +21,14 @@ def squeezed(text: str) -> str:
 
 
 def _score(inputs, cache: Path, out: Path) -> list[str]:
-    corpus, queries, candidates = inputs
-    return [
-        *("score", "--candidates", str(candidates), "--corpus", str(corpus)),
-        *("--queries", str(queries), "--out", str(out), "--cache", str(cache)),
-        *("--teacher", "smollm2-135m", "--prompt", "yes-no", "--dtype", "float32"),
-    ]
+    return [*score_args(inputs, out, cache), "--dtype", "float32"]
 
 
-def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
-    total = N_DOCS * N_QUERIES
+def test_teacher_bar_estimate_ctrl_c_and_resume(short_inputs, tmp_path):
+    total = N_HITS * N_QUERIES
     cache = tmp_path / "cache.sqlite"
     code, screen = in_terminal(
-        _score(scoring_inputs, cache, tmp_path / "out.jsonl"),
+        _score(short_inputs, cache, tmp_path / "out.jsonl"),
         # After the estimate and the first commit: what Ctrl-C keeps is then more than nothing.
         type_ctrl_c_when=lambda text: "prompts/s measured" in text and _stored(cache) > 0,
     )
@@ -42,13 +37,13 @@ def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
     assert re.search(
         r"teacher: pointwise: [0-9.]+ prompts/s measured; about [0-9.]+ (s|min|h) for", said
     )
-    assert re.search(r"\d+/160 .*[0-9.]+/s .*eta", screen)  # the bar: count, rate, time left
+    assert re.search(rf"\d+/{total} .*[0-9.]+/s .*eta", screen)  # the bar: count, rate, time left
     kept = _stored(cache)
     assert code == 130 and 0 < kept < total
     assert f"the teacher scores this command stored ({kept} scores in {cache})" in said
     assert "run the same command to resume" in said
 
-    code, screen = in_terminal(_score(scoring_inputs, cache, tmp_path / "out.jsonl"))
+    code, screen = in_terminal(_score(short_inputs, cache, tmp_path / "out.jsonl"))
     assert code == 0
     assert f"{total} prompts, {kept} already in the cache, {total - kept} to score" in flat(screen)
 

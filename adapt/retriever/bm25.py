@@ -3,9 +3,8 @@ installed): the lexical baseline every domain-adaptation table starts from."""
 
 import bm25s
 
-from adapt.data import Document, Query
+from adapt.data import Document, Query, Ranking
 from adapt.errors import AdaptError
-from adapt.retriever.index import Ranking
 
 
 def _stemmer():

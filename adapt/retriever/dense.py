@@ -18,11 +18,10 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from adapt import hub
-from adapt.data import Document, Query
+from adapt.data import Document, Query, Ranking
 from adapt.device import autocast
 from adapt.errors import AdaptError
 from adapt.io import read_json, replace_dir, write_json
-from adapt.retriever.index import Ranking
 
 if TYPE_CHECKING:
     from rich.progress import Progress

@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from adapt.data import Document, Query
+from adapt.data import Document, Query, Ranking
 from adapt.device import autocast
 from adapt.errors import AdaptError
 from adapt.retriever.colbert import ColBERT, maxsim
 
 if TYPE_CHECKING:  # rich is only needed by callers that show progress
     from rich.progress import Progress
-
-Ranking = dict[str, list[tuple[str, float]]]
-"""query id -> [(document id, score)] best first."""
 
 
 @dataclass

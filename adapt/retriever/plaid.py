@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from adapt.data import Document, Query
+from adapt.data import Document, Query, Ranking
 from adapt.device import autocast
 from adapt.errors import AdaptError
 from adapt.io import read_json, replace_dir, write_json
 from adapt.retriever import colbert_ai
 from adapt.retriever.colbert import METADATA, ColBERT
-from adapt.retriever.index import Ranking
 
 if TYPE_CHECKING:
     from rich.progress import Progress

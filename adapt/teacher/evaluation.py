@@ -13,9 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from adapt.data import Document, Qrels, Query
+from adapt.data import Document, Qrels, Query, Ranking
 from adapt.evaluate import per_query, summarize
-from adapt.retriever.index import Ranking
 from adapt.teacher.scoring import Progress, TeacherScorer
 
 Track = Callable[[int], Progress]  # given the prompts to come, returns what to advance
