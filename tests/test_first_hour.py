@@ -133,6 +133,32 @@ def test_help_prints_brackets_and_defaults_at_80_columns(command, literal, monke
     assert "…" not in out and max(map(len, out.splitlines())) <= 80
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["teachers"],
+        ["prompts", "list"],
+        ["run", "--recipe", "no-such-recipe.toml"],  # refused before the pipeline is imported
+    ],
+)
+def test_help_listings_and_early_refusals_start_without_torch(args):
+    """torch and transformers take 9 s to import on a 2-core AVX2 CPU; a command that never
+    runs a model must not pay it (`adapt --help` took 12 s when every command imported them)."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.argv = ['adapt', *{args!r}]\n"
+        "from adapt.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'transformers'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr[-500:]
+
+
 @pytest.fixture()
 def without_the_1_5b(monkeypatch):
     """The optional 1.5B teacher's packages are missing, whatever this machine has."""
