@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adapt.data import read_qrels
+from adapt.data import Ranking, read_qrels
 from adapt.distill.targets import Weights, build_targets
 from adapt.evaluate import paired_test, per_query
-from adapt.retriever.index import Ranking
 from adapt.teacher.evaluation import split_auc
 
 
