@@ -1,0 +1,62 @@
+"""A finished run's start and one adapted checkpoint, evaluated on another split of its collection.
+
+Settings are chosen on a dev split (the run's own `--eval-split`); the chosen run is then scored
+once on the test split, beside BM25 and the bi-encoder, with each checkpoint's own index from
+the run folder and adapt's own search and metrics (nothing is trained or scored again):
+
+    python bench/run_on_split.py /tmp/cacm-gen100-2it iter-2 ../shared/data/beir/cacm half-2
+
+The last argument is any split `read_queries` takes (a BEIR split, `half-1`, `half-2`, `:dev`);
+the qrels are the folder's `qrels/test.tsv` unless `--qrels` names others.
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from adapt import baselines
+from adapt.config import Config, StudentConfig
+from adapt.data import read_corpus, read_qrels, read_queries
+from adapt.evaluate import describe_test, paired_test, per_query, summarize
+from adapt.retriever.backend import open_index
+from adapt.retriever.student import load_student
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("iteration", help="the adapted checkpoint's folder, e.g. iter-2")
+    parser.add_argument("collection", type=Path, help="a BEIR folder")
+    parser.add_argument("split")
+    parser.add_argument("--qrels", type=Path)
+    args = parser.parse_args()
+    qrels = read_qrels(args.qrels or args.collection / "qrels" / "test.tsv")
+    docs = read_corpus(args.collection)
+    queries = [q for q in read_queries(args.collection, args.split) if q.id in qrels]
+    print(f"{len(queries)} judged queries in {args.split}")
+    config = Config()
+    rows = {}
+    for name in ("bm25", "biencoder"):
+        rows[baselines.LABELS[name]] = per_query(
+            qrels, baselines.retrieve(name, config, docs, queries)[0]
+        )
+    for label, folder in (("start", "iter-0"), ("adapted", args.iteration)):
+        student = load_student(StudentConfig(), str(args.run / folder / "checkpoint"))
+        with torch.no_grad():
+            ranking = open_index(args.run / folder / "index.pt").search(
+                student, queries, config.search_k
+            )
+        rows[label] = per_query(qrels, ranking)
+    print("| retriever | nDCG@10 | Recall@100 | MRR@10 | adapted vs this row (p, wins/losses) |")
+    print("|---|---|---|---|---|")
+    adapted = rows["adapted"]["ndcg@10"]
+    for label, values in rows.items():
+        metrics = summarize(values)
+        test = "" if label == "adapted" else describe_test(paired_test(values["ndcg@10"], adapted))
+        cells = " | ".join(f"{100 * metrics[m]:.1f}" for m in ("ndcg@10", "recall@100", "mrr@10"))
+        print(f"| {label} | {cells} | {test} |")
+
+
+if __name__ == "__main__":
+    main()
