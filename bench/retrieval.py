@@ -13,8 +13,9 @@ own encoding pass, k-means and compression. PLAID's top-10 is compared with exac
 
 Exact indexing and search run twice, side by side: in fp32 and at `student.dtype = "auto"` (bf16
 autocast where the chip has bf16 units), each with its encoding's share of the matmul floor at
-its dtype (2 x encoder parameters x document tokens), and the auto row's fidelity against fp32:
-top-10 overlap, and with `--qrels` nDCG@10 and its paired difference.
+its dtype (2 x encoder parameters x document tokens, against an MLP-shaped matmul), and the auto
+row's fidelity against fp32: top-10 overlap, and with `--qrels` nDCG@10 and its paired
+difference.
 """
 
 import argparse
@@ -101,6 +102,8 @@ def main() -> None:
     encoder_params = sum(p.numel() for p in model.encoder.parameters()) - sum(
         p.numel() for p in model.encoder.get_input_embeddings().parameters()
     )
+    config = model.encoder.config
+    hidden, inner = config.hidden_size, getattr(config, "intermediate_size", 4 * config.hidden_size)
     auto = student_dtype("auto", torch.device("cpu"))
     result["exact"], hits, ndcg = {}, {}, {}
     for dtype in dict.fromkeys((torch.float32, auto)):  # one row where auto is fp32
@@ -115,7 +118,7 @@ def main() -> None:
         hits[name] = exact.search(model, queries, args.k)
         search = time.perf_counter() - start
         floor_s = 2 * model.query_maxlen * stored * model.dim / (result["matmul_gflops"] * 1e9)
-        encode_floor = matmul_gflops(2048, 384, 1536, dtype)
+        encode_floor = matmul_gflops(2048, hidden, inner, dtype)  # an MLP's shape
         row = {
             "index_docs_per_s": round(len(docs) / build, 1),
             "encoding_share_of_floor": round(
