@@ -1,8 +1,9 @@
 """A finished run's start and one adapted checkpoint, evaluated on another split of its collection.
 
 Settings are chosen on a dev split (the run's own `--eval-split`); the chosen run is then scored
-once on the test split, beside BM25 and the bi-encoder, with each checkpoint's own index from
-the run folder and adapt's own search and metrics (nothing is trained or scored again):
+once on the test split, beside BM25 and the bi-encoder, with the run's own settings (its
+config.toml), each checkpoint's own index from the run folder, and adapt's own search and
+metrics (nothing is trained or scored again):
 
     python bench/run_on_split.py /tmp/cacm-gen100-2it iter-2 ../shared/data/beir/cacm half-2
 
@@ -16,10 +17,10 @@ from pathlib import Path
 import torch
 
 from adapt import baselines
-from adapt.config import Config, StudentConfig
+from adapt.config import load_config
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.retriever.backend import open_index
+from adapt.retriever.backend import FILENAMES, open_index
 from adapt.retriever.student import load_student
 
 
@@ -35,19 +36,20 @@ def main() -> None:
     docs = read_corpus(args.collection)
     queries = [q for q in read_queries(args.collection, args.split) if q.id in qrels]
     print(f"{len(queries)} judged queries in {args.split}")
-    config = Config()
+    config = load_config(args.run / "config.toml")
+    identical = config.data.ignore_identical_ids
     rows = {}
     for name in ("bm25", "biencoder"):
-        rows[baselines.LABELS[name]] = per_query(
-            qrels, baselines.retrieve(name, config, docs, queries)[0]
-        )
-    for label, folder in (("start", "iter-0"), ("adapted", args.iteration)):
-        student = load_student(StudentConfig(), str(args.run / folder / "checkpoint"))
+        ranking = baselines.retrieve(name, config, docs, queries)[0]
+        rows[baselines.LABELS[name]] = per_query(qrels, ranking, ignore_identical_ids=identical)
+    for label, iteration in (("start", "iter-0"), ("adapted", args.iteration)):
+        folder = args.run / iteration
+        student = load_student(config.student, str(folder / "checkpoint"))
+        # A run folder holds one kind of index (exact, PLAID or faiss), named by its kind.
+        index = next(folder / name for name in FILENAMES.values() if (folder / name).exists())
         with torch.no_grad():
-            ranking = open_index(args.run / folder / "index.pt").search(
-                student, queries, config.search_k
-            )
-        rows[label] = per_query(qrels, ranking)
+            ranking = open_index(index).search(student, queries, config.search_k)
+        rows[label] = per_query(qrels, ranking, ignore_identical_ids=identical)
     print("| retriever | nDCG@10 | Recall@100 | MRR@10 | adapted vs this row (p, wins/losses) |")
     print("|---|---|---|---|---|")
     adapted = rows["adapted"]["ndcg@10"]
