@@ -16,14 +16,12 @@ from tests.test_kill import _score, score_args
 def test_two_shards_merged_give_the_scores_of_one_process(cli, short_inputs, tmp_path):
     # Both shards hold queries (the split is a hash of the id).
     assert {in_shard(f"q{j}", (1, 2)) for j in range(N_QUERIES)} == {True, False}
-    # fp32 pinned: bf16 (auto on a chip with bf16 units) rounds a prompt's score differently in
-    # another batch, enough to swap near-tied documents between the sharded and the single run.
-    fp32 = ("--dtype", "float32")
     shards = [
         subprocess.Popen(
             [
                 *_score(short_inputs, tmp_path / f"s{i}.jsonl", tmp_path / f"s{i}.sqlite"),
-                *("--shard", f"{i}/2", *fp32),
+                "--shard",
+                f"{i}/2",
             ],
             stderr=subprocess.PIPE,
             text=True,
@@ -38,17 +36,12 @@ def test_two_shards_merged_give_the_scores_of_one_process(cli, short_inputs, tmp
     assert len(ScoreCache(merged)) == N_QUERIES * N_HITS
     # Re-running a shard is idempotent: everything is stored.
     again = cli(
-        *score_args(short_inputs, tmp_path / "s1.jsonl", tmp_path / "s1.sqlite"),
-        "--shard",
-        "1/2",
-        *fp32,
+        *score_args(short_inputs, tmp_path / "s1.jsonl", tmp_path / "s1.sqlite"), "--shard", "1/2"
     )
     assert " 0 new," in again.stderr
-    whole = cli(*score_args(short_inputs, tmp_path / "whole.jsonl", merged), *fp32)
+    whole = cli(*score_args(short_inputs, tmp_path / "whole.jsonl", merged))
     assert f"0 new, {N_QUERIES * N_HITS} from the cache" in " ".join(whole.stderr.split())
-    single = cli(
-        *score_args(short_inputs, tmp_path / "single.jsonl", tmp_path / "single.sqlite"), *fp32
-    )
+    single = cli(*score_args(short_inputs, tmp_path / "single.jsonl", tmp_path / "single.sqlite"))
     assert single.returncode == 0, single.stderr
     read = lambda name: [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]  # noqa: E731
     for a, b in zip(read("whole.jsonl"), read("single.jsonl"), strict=True):

@@ -20,17 +20,13 @@ def squeezed(text: str) -> str:
     return "".join(text.split())
 
 
-def _score(inputs, cache: Path, out: Path) -> list[str]:
-    return [*score_args(inputs, out, cache), "--dtype", "float32"]
-
-
 def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
     # All 160 prompts: the estimate comes after 3 s of scoring, and on a chip with AMX 40 prompts
     # are scored before that.
     total = N_DOCS * N_QUERIES
     cache = tmp_path / "cache.sqlite"
     code, screen = in_terminal(
-        _score(scoring_inputs, cache, tmp_path / "out.jsonl"),
+        score_args(scoring_inputs, tmp_path / "out.jsonl", cache),
         # After the estimate and the first commit: what Ctrl-C keeps is then more than nothing.
         type_ctrl_c_when=lambda text: "prompts/s measured" in text and _stored(cache) > 0,
     )
@@ -45,7 +41,7 @@ def test_teacher_bar_estimate_ctrl_c_and_resume(scoring_inputs, tmp_path):
     assert f"the teacher scores this command stored ({kept} scores in {cache})" in said
     assert "run the same command to resume" in said
 
-    code, screen = in_terminal(_score(scoring_inputs, cache, tmp_path / "out.jsonl"))
+    code, screen = in_terminal(score_args(scoring_inputs, tmp_path / "out.jsonl", cache))
     assert code == 0
     assert f"{total} prompts, {kept} already in the cache, {total - kept} to score" in flat(screen)
 
