@@ -5,12 +5,13 @@ A bench recipe names a base recipe, the methods (rows) and the domains:
     recipe = "demo.toml"            # student, teacher and distillation settings for every domain
     methods = ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
     rerank_queries = 100            # evaluation queries the teacher reranks (seeded sample)
-    teacher_cache = "runs/bench-x"  # optional: reuse another bench's teacher scores and start
+    teacher_cache = "runs/bench-x"  # optional: the bench holding the domains `like` names
     [defaults]                      # recipe tables applied to every domain
     [[domains]]
     name = "scifact"
     data = { corpus = "...", queries = "...", queries_split = "train", qrels = "..." }
-    like = "scifact"                # optional: this domain's name in teacher_cache's bench
+    like = "scifact"                # optional: reuse this domain's scores and start (an earlier
+                                    # domain of this bench, or one of teacher_cache's bench)
     methods = ["start", "kd"]       # optional: this domain's rows, if not the bench's
 
 Layout: BENCH/DOMAIN/METHOD/ (a run directory for the adapted methods, result.json for the
@@ -82,6 +83,8 @@ def load_bench(path: Path) -> Bench:
         table = dict(table)
         name = table.pop("name", None)
         like[name] = table.pop("like", name)
+        if not values.get("teacher_cache") and like[name] not in [*configs, name]:
+            raise InputError(path, f"domain {name}: like = {like[name]!r} names no earlier domain")
         if "methods" in table:
             rows[name] = _methods(path, table.pop("methods"))
         if not name or name in configs:
@@ -114,14 +117,29 @@ def run_bench(recipe: Path, out: Path, console: Console) -> dict:
 
     bench = load_bench(recipe)
     inputs = {name: load_inputs(config) for name, config in bench.domains.items()}  # fail early
+    shared = {name: _shared(bench, name, out) for name in bench.domains}
+    own = {out / name for name in bench.domains}
+    for name, folder in shared.items():
+        if folder and folder not in own and not folder.is_dir():
+            raise InputError(
+                recipe,
+                f"domain {name}: {folder} does not exist (run the bench it belongs to first)",
+            )
     for name, config in bench.domains.items():
         console.rule(f"domain {name}")
-        shared = Path(bench.teacher_cache) / bench.like[name] if bench.teacher_cache else None
-        runner = DomainRunner(config, inputs[name], out / name, console, shared)
+        runner = DomainRunner(config, inputs[name], out / name, console, shared[name])
         for method in bench.methods_of(name):
             console.print(f"[bold]{name}: {LABELS[method]}[/]")
             runner.run(method, bench.rerank_queries)
     return bench_report.build(out, bench)
+
+
+def _shared(bench: Bench, name: str, out: Path) -> Path | None:
+    """The folder whose teacher scores and start a domain reuses: `like` in teacher_cache's bench,
+    else in this one, wherever `--out` puts it."""
+    if bench.teacher_cache:
+        return Path(bench.teacher_cache) / bench.like[name]
+    return out / bench.like[name] if bench.like[name] != name else None
 
 
 class DomainRunner:

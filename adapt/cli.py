@@ -600,6 +600,14 @@ def teacher_eval(
     engine: Annotated[str, Opt(help=ENGINE_HELP)] = "transformers",
     dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
     split: Annotated[str, Opt()] = "test",
+    queries_split: Annotated[
+        str | None,
+        Opt(
+            help="sample only these queries: qrels/SPLIT.tsv's, or half-1 / half-2, :adapt / :dev "
+            "(choose a teacher without reading the test half)",
+            show_default="all",
+        ),
+    ] = None,
     sample: Annotated[int, Opt(help="judged queries to sample (seeded)")] = 100,
     top_k: Annotated[int, Opt(help="the student's candidates the teacher reranks")] = 20,
     student: Annotated[str, Opt()] = "minilm",
@@ -647,7 +655,11 @@ def teacher_eval(
         ]
     docs = read_corpus(data)
     qrels = read_qrels(data / "qrels" / f"{split}.tsv")
-    judged = [q for q in read_queries(data) if any(g > 0 for g in qrels.get(q.id, {}).values())]
+    judged = [
+        q
+        for q in read_queries(data, queries_split)
+        if any(g > 0 for g in qrels.get(q.id, {}).values())
+    ]
     queries = sorted(
         random.Random(seed).sample(judged, min(sample, len(judged))), key=lambda q: q.id
     )
@@ -694,7 +706,8 @@ def teacher_eval(
         {
             "data": str(data),
             "split": split,
-            "queries": len(queries),
+            "queries_split": queries_split,
+            "queries": [q.id for q in queries],
             "top_k": top_k,
             "student": student,
             "seed": seed,

@@ -109,6 +109,7 @@ def test_bench_runs_every_method_into_one_report_and_resumes(tiny_beir, tiny_ber
         ('[[domains]]\nname = "x"\ndata = { qrels = "q" }\n[[domains]]\nname = "x"', "unique name"),
         ('[[domains]]\nname = "x"\ndistill = { top_kk = 3 }', "unknown setting 'distill.top_kk'"),
         ('[[domains]]\nname = "x"\nmethods = ["kd", "bm52"]', "unknown method"),
+        ('[defaults.data]\nqrels = "q"\n[[domains]]\nname = "x"\nlike = "y"', "no earlier domain"),
     ],
 )
 def test_bad_bench_recipes_are_refused_with_the_reason(tmp_path, text, expected):
@@ -156,6 +157,32 @@ def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tin
     assert read_json(out / "lr" / timings) == read_json(first / "tiny" / timings)
     rows = {r["method"]: r for r in summary["domains"]["lr"]["rows"]}
     assert rows["start"]["wall_s"] > 0 and set(rows) == {"start", "pairdistill@1"}
+
+
+def test_a_domain_reuses_an_earlier_domains_start_wherever_the_bench_is_written(
+    tiny_beir, tiny_bert, tmp_path
+):
+    recipe = tmp_path / "bench.toml"
+    text = _recipe(tmp_path, tiny_beir, tiny_bert, ["start"])
+    second = text[text.index("[[domains]]") :].replace('name = "tiny"', 'name = "b"\nlike = "tiny"')
+    recipe.write_text(text + second)
+    out = tmp_path / "anywhere"
+    run_bench(recipe, out, Console(quiet=True))
+    start = "start/iter-0/checkpoint/model.safetensors"
+    assert (out / "b" / start).stat().st_ino == (out / "tiny" / start).stat().st_ino
+
+
+def test_a_missing_teacher_cache_bench_is_refused_before_anything_runs(
+    tiny_beir, tiny_bert, tmp_path
+):
+    recipe = tmp_path / "bench.toml"
+    text = _recipe(tmp_path, tiny_beir, tiny_bert, ["start"])
+    recipe.write_text(
+        text.replace('methods = ["start"', 'teacher_cache = "nowhere"\nmethods = ["start"')
+    )
+    with pytest.raises(InputError, match="nowhere/tiny does not exist"):
+        run_bench(recipe, tmp_path / "out", Console(quiet=True))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_shared_start_is_copied_where_hard_links_fail(tmp_path, monkeypatch):

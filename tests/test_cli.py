@@ -348,6 +348,37 @@ def test_teacher_eval_reports_every_combination(cli, tiny_beir, tiny_bert, tmp_p
     assert f"{pointwise['auc']:.3f} ({pointwise['auc_student']:.3f})" in result.stdout
 
 
+def test_teacher_eval_samples_only_the_queries_split(cli, tiny_beir, tiny_bert, tmp_path):
+    """A teacher chosen on one half never reads the other: q2 and q3 hash to half-1."""
+    out = tmp_path / "eval.json"
+    result = cli(
+        "teacher-eval",
+        "--data",
+        str(tiny_beir),
+        "--queries-split",
+        "half-1",
+        "--teacher",
+        "smollm2-135m",
+        "--prompt",
+        "query-likelihood",
+        "--student",
+        str(tiny_bert),
+        "--dim",
+        "16",
+        "--top-k",
+        "2",
+        "--max-document-tokens",
+        "24",
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    assert record["queries_split"] == "half-1" and record["queries"] == ["q2", "q3"]
+
+
 def test_teacher_eval_refuses_a_bad_dtype_before_loading_the_student(cli, tiny_beir, tmp_path):
     result = cli(
         "teacher-eval",
