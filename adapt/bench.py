@@ -5,13 +5,13 @@ A bench recipe names a base recipe, the methods (rows) and the domains:
     recipe = "demo.toml"            # student, teacher and distillation settings for every domain
     methods = ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
     rerank_queries = 100            # evaluation queries the teacher reranks (seeded sample)
-    teacher_cache = "runs/bench-x"  # optional: the bench holding the domains `like` names
+    teacher_cache = "runs/bench-x"  # optional: another bench's folder (from the working directory)
     [defaults]                      # recipe tables applied to every domain
     [[domains]]
     name = "scifact"
     data = { corpus = "...", queries = "...", queries_split = "train", qrels = "..." }
-    like = "scifact"                # optional: reuse this domain's scores and start (an earlier
-                                    # domain of this bench, or one of teacher_cache's bench)
+    like = "scifact"                # optional: reuse this domain's scores and start: one of
+                                    # teacher_cache's bench if set, else an earlier one of this
     methods = ["start", "kd"]       # optional: this domain's rows, if not the bench's
 
 Layout: BENCH/DOMAIN/METHOD/ (a run directory for the adapted methods, result.json for the
@@ -57,7 +57,7 @@ class Bench:
     rerank_queries: int
     domains: dict[str, Config]
     teacher_cache: str | None = None
-    like: dict[str, str] = field(default_factory=dict)  # domain -> its name in teacher_cache
+    like: dict[str, str] = field(default_factory=dict)  # domain -> the domain it reuses
     rows: dict[str, list[str]] = field(default_factory=dict)  # domain -> its methods
 
     def methods_of(self, domain: str) -> list[str]:
@@ -83,8 +83,12 @@ def load_bench(path: Path) -> Bench:
         table = dict(table)
         name = table.pop("name", None)
         like[name] = table.pop("like", name)
-        if not values.get("teacher_cache") and like[name] not in [*configs, name]:
-            raise InputError(path, f"domain {name}: like = {like[name]!r} names no earlier domain")
+        if not values.get("teacher_cache"):
+            if like[name] not in [*configs, name]:
+                raise InputError(
+                    path, f"domain {name}: like = {like[name]!r} names no earlier domain"
+                )
+            like[name] = like.get(like[name], like[name])  # a chain ends where the scores are
         if "methods" in table:
             rows[name] = _methods(path, table.pop("methods"))
         if not name or name in configs:
@@ -118,12 +122,15 @@ def run_bench(recipe: Path, out: Path, console: Console) -> dict:
     bench = load_bench(recipe)
     inputs = {name: load_inputs(config) for name, config in bench.domains.items()}  # fail early
     shared = {name: _shared(bench, name, out) for name in bench.domains}
-    own = {out / name for name in bench.domains}
-    for name, folder in shared.items():
-        if folder and folder not in own and not folder.is_dir():
+    order = {(out / name).resolve(): i for i, name in enumerate(bench.domains)}  # run in turn
+    for i, (name, folder) in enumerate(shared.items()):
+        if folder is None or order.get(folder.resolve(), i + 1) <= i:
+            continue
+        if not folder.is_dir():
             raise InputError(
                 recipe,
-                f"domain {name}: {folder} does not exist (run the bench it belongs to first)",
+                f"domain {name}: {folder} does not exist (run the bench it belongs to first, "
+                "or reuse an earlier domain)",
             )
     for name, config in bench.domains.items():
         console.rule(f"domain {name}")

@@ -159,17 +159,31 @@ def test_an_ablation_bench_reuses_another_benchs_scores_and_start(tiny_beir, tin
     assert rows["start"]["wall_s"] > 0 and set(rows) == {"start", "pairdistill@1"}
 
 
-def test_a_domain_reuses_an_earlier_domains_start_wherever_the_bench_is_written(
+def test_domains_reuse_an_earlier_domains_scores_and_start_wherever_the_bench_is_written(
     tiny_beir, tiny_bert, tmp_path
 ):
+    """c is like b, b like tiny: both read tiny's scores and start (a chain ends where they are)."""
+    from adapt.teacher.cache import ScoreCache
+
     recipe = tmp_path / "bench.toml"
-    text = _recipe(tmp_path, tiny_beir, tiny_bert, ["start"])
-    second = text[text.index("[[domains]]") :].replace('name = "tiny"', 'name = "b"\nlike = "tiny"')
-    recipe.write_text(text + second)
+    text = _recipe(tmp_path, tiny_beir, tiny_bert, ["start", "pairdistill"])
+    domain = text[text.index("[[domains]]") :]
+    b = domain.replace('name = "tiny"', 'name = "b"\nlike = "tiny"\nmethods = ["start"]')
+    # One iteration: the second's candidates come from a student trained otherwise.
+    c = domain.replace(
+        'name = "tiny"', 'name = "c"\nlike = "b"\niterations = 1\ndistill = { lr = 5e-3 }'
+    )
+    recipe.write_text(text)
     out = tmp_path / "anywhere"
     run_bench(recipe, out, Console(quiet=True))
+    stored = len(ScoreCache(out / "tiny" / "teacher-cache.sqlite"))
+    recipe.write_text(recipe.read_text() + b + c)
+    run_bench(recipe, out, Console(quiet=True))
+    assert len(ScoreCache(out / "tiny" / "teacher-cache.sqlite")) == stored  # nothing rescored
+    assert not any((out / d / "teacher-cache.sqlite").exists() for d in ("b", "c"))
     start = "start/iter-0/checkpoint/model.safetensors"
-    assert (out / "b" / start).stat().st_ino == (out / "tiny" / start).stat().st_ino
+    assert (out / "c" / start).stat().st_ino == (out / "tiny" / start).stat().st_ino
+    assert (out / "c" / "pairdistill" / "iter-1" / "eval.json").is_file()
 
 
 def test_a_missing_teacher_cache_bench_is_refused_before_anything_runs(
@@ -183,6 +197,15 @@ def test_a_missing_teacher_cache_bench_is_refused_before_anything_runs(
     with pytest.raises(InputError, match="nowhere/tiny does not exist"):
         run_bench(recipe, tmp_path / "out", Console(quiet=True))
     assert not (tmp_path / "out").exists()
+    # teacher_cache naming this bench's own folder, `like` a domain that has not run yet.
+    out = tmp_path / "out"
+    head, domain = text.split("[[domains]]")
+    head = head.replace('methods = ["start"', f'teacher_cache = "{out}"\nmethods = ["start"')
+    first = domain.replace('name = "tiny"', 'name = "tiny"\nlike = "later"')
+    later = domain.replace('name = "tiny"', 'name = "later"')
+    recipe.write_text(f"{head}[[domains]]{first}[[domains]]{later}")
+    with pytest.raises(InputError, match="later does not exist"):
+        run_bench(recipe, out, Console(quiet=True))
 
 
 def test_a_shared_start_is_copied_where_hard_links_fail(tmp_path, monkeypatch):
