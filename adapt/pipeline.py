@@ -63,6 +63,10 @@ from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
 PROJECTION_SAMPLE = 2000  # documents used to fit a fresh projection head
+NO_HELD_OUT = (
+    "every passage is the source of an adaptation query, so none is held out for it "
+    "(write queries for fewer passages with --generate-queries to keep some)"
+)
 
 
 @dataclass
@@ -481,13 +485,15 @@ class Pipeline:
         if not self.checking:
             return
         queries, queries_fp = self.check_queries()
-        if not queries:  # every passage was a source of an adaptation query
-            return
         out = self.path / "guard" / "check.json"
         fp = self._fp("check", upstream, queries=queries_fp, k=self.config.search_k)
         if self.run.done(out, fp):
             return
         start = time.time()
+        if not queries:  # the report says why there is no call
+            write_json(out, {"queries": 0, "reason": NO_HELD_OUT})
+            self._complete(out, fp, "guard/check", start)
+            return
         qrels = guard.known_items(queries)
         values = {}
         for iteration in range(self.config.iterations + 1):
@@ -765,11 +771,14 @@ class Pipeline:
             if known
             else "the teacher's rate is measured on its first prompts and the time left printed"
         )
+        held_out = len(self.inputs.docs) - (0 if self.inputs.queries else n)
         check = (
-            f"; then a label-free check on {c.generate.check_queries} queries the teacher writes "
-            "for held-out passages"
-            if self.checking
-            else ""
+            ""
+            if not self.checking
+            else f"; no label-free check: {NO_HELD_OUT}"
+            if held_out == 0
+            else f"; then a label-free check on {min(c.generate.check_queries, held_out)} queries "
+            "the teacher writes for held-out passages"
         )
         written = (
             ""

@@ -176,7 +176,7 @@ def _check(run_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     check = read_json(path)
-    return {key: check[key] for key in ("queries", "iterations", "call")}
+    return {key: check[key] for key in ("queries", "iterations", "call", "reason") if key in check}
 
 
 def check_lines(summary: dict) -> list[str]:
@@ -184,6 +184,8 @@ def check_lines(summary: dict) -> list[str]:
     check = summary.get("label_free_check")
     if not check:
         return []
+    if "call" not in check:
+        return [f"No label-free check: {check['reason']}."]
     call, means = check["call"], check["iterations"]
     start, last = means["0"]["ndcg@10"] * 100, means[str(call["iteration"])]["ndcg@10"] * 100
     iteration = call["iteration"] if call["recommend"] == "adapted" else 0

@@ -47,7 +47,11 @@ def row(run: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    rows = [row(run) for run in parser.parse_args().runs]
+    runs = parser.parse_args().runs
+    for run in runs:
+        if "call" not in (check := read_json(run / "guard" / "check.json")):
+            print(f"{run}: no label-free check ({check['reason']})")
+    rows = [row(run) for run in runs if "call" in read_json(run / "guard" / "check.json")]
     print(
         "| run | labelled: Δ nDCG@10 adapted vs start (p, w/l) | queries | check: Δ (p, w/l) "
         "| check queries | check recommends | same sign | right |"

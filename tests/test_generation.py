@@ -70,6 +70,11 @@ def test_a_corpus_only_run_writes_filters_and_adapts(cli, tiny_beir, tiny_bert, 
     report = (run / "report.md").read_text()
     assert f"written by the teacher for 8 sampled passages: {stats['unique']} unique" in report
     assert "iteration 1" in report  # evaluated on the real queries beside the baselines
+    # Every passage wrote an adaptation query: none is left for the label-free check, and both
+    # the plan and the report say so instead of promising or silently dropping it.
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "no label-free check: every passage is the source of an adaptation query" in said
+    assert "No label-free check: every passage is the source of an adaptation query" in report
 
 
 def _written(cache: Path) -> int:
