@@ -21,8 +21,7 @@ from adapt.io import read_json
 SIGN = {True: "yes", False: "no", None: "—"}
 
 
-def row(run: Path) -> dict:
-    check = read_json(run / "guard" / "check.json")
+def row(run: Path, check: dict) -> dict:
     last = check["call"]["iteration"]
     start = read_json(run / "iter-0" / "eval.json")["per_query"]["ndcg@10"]
     adapted = read_json(run / f"iter-{last}" / "eval.json")["per_query"]["ndcg@10"]
@@ -47,11 +46,11 @@ def row(run: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    runs = parser.parse_args().runs
-    for run in runs:
-        if "call" not in (check := read_json(run / "guard" / "check.json")):
+    checks = {run: read_json(run / "guard" / "check.json") for run in parser.parse_args().runs}
+    for run, check in checks.items():
+        if "call" not in check:
             print(f"{run}: no label-free check ({check['reason']})")
-    rows = [row(run) for run in runs if "call" in read_json(run / "guard" / "check.json")]
+    rows = [row(run, check) for run, check in checks.items() if "call" in check]
     print(
         "| run | labelled: Δ nDCG@10 adapted vs start (p, w/l) | queries | check: Δ (p, w/l) "
         "| check queries | check recommends | same sign | right |"
