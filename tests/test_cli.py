@@ -301,39 +301,29 @@ def test_query_split_needs_a_beir_folder(cli, tmp_path):
     )
 
 
+def _teacher_eval(cli, tiny_beir, tiny_bert, tmp_path, *options: str):
+    """`adapt teacher-eval` of the tiny student and SmolLM2 on the tiny set; JSON in eval.json."""
+    return cli(
+        *("teacher-eval", "--data", str(tiny_beir), "--teacher", "smollm2-135m"),
+        *("--student", str(tiny_bert), "--dim", "16", "--max-document-tokens", "24"),
+        *("--out", str(tmp_path / "eval.json"), "--cache", str(tmp_path / "c.sqlite")),
+        *options,
+    )
+
+
 def test_teacher_eval_reports_every_combination(cli, tiny_beir, tiny_bert, tmp_path):
-    out = tmp_path / "eval.json"
-    result = cli(
-        "teacher-eval",
-        "--data",
-        str(tiny_beir),
-        "--teacher",
-        "smollm2-135m",
-        "--prompt",
-        "query-likelihood",
-        "--prompt",
-        "ab",
-        "--student",
-        str(tiny_bert),
-        "--dim",
-        "16",
-        "--top-k",
-        "8",  # the whole corpus: each query's one relevant passage is a candidate
-        "--sample",
-        "1",
-        "--pairs-per-query",
-        "2",
-        "--max-document-tokens",
-        "24",
-        "--dtype",
-        "float32",  # bf16 scores could tie, and a tie is half a rank in AUC
-        "--out",
-        str(out),
-        "--cache",
-        str(tmp_path / "c.sqlite"),
+    result = _teacher_eval(
+        cli,
+        tiny_beir,
+        tiny_bert,
+        tmp_path,
+        *("--prompt", "query-likelihood", "--prompt", "ab"),
+        # The whole corpus: each query's one relevant passage is a candidate.
+        *("--top-k", "8", "--sample", "1", "--pairs-per-query", "2"),
+        *("--dtype", "float32"),  # bf16 scores could tie, and a tie is half a rank in AUC
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())["results"]
+    rows = json.loads((tmp_path / "eval.json").read_text())["results"]
     pointwise, pairwise = rows
     assert pointwise["template"] == "query-likelihood" and pointwise["auc_queries"] == 1
     # One relevant passage among 8 at rank r: AUC (8 - r) / 7 and nDCG@10 1 / log2(r + 1), from
@@ -350,32 +340,15 @@ def test_teacher_eval_reports_every_combination(cli, tiny_beir, tiny_bert, tmp_p
 
 def test_teacher_eval_samples_only_the_queries_split(cli, tiny_beir, tiny_bert, tmp_path):
     """A teacher chosen on one half never reads the other: q2 and q3 hash to half-1."""
-    out = tmp_path / "eval.json"
-    result = cli(
-        "teacher-eval",
-        "--data",
-        str(tiny_beir),
-        "--queries-split",
-        "half-1",
-        "--teacher",
-        "smollm2-135m",
-        "--prompt",
-        "query-likelihood",
-        "--student",
-        str(tiny_bert),
-        "--dim",
-        "16",
-        "--top-k",
-        "2",
-        "--max-document-tokens",
-        "24",
-        "--out",
-        str(out),
-        "--cache",
-        str(tmp_path / "c.sqlite"),
+    result = _teacher_eval(
+        cli,
+        tiny_beir,
+        tiny_bert,
+        tmp_path,
+        *("--queries-split", "half-1", "--prompt", "query-likelihood", "--top-k", "2"),
     )
     assert result.returncode == 0, result.stderr
-    record = json.loads(out.read_text())
+    record = json.loads((tmp_path / "eval.json").read_text())
     assert record["queries_split"] == "half-1" and record["queries"] == ["q2", "q3"]
 
 
