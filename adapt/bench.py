@@ -31,14 +31,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from adapt import baselines
 from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
+from adapt.inputs import Inputs, load_inputs
 from adapt.io import read_json, read_jsonl, write_json
-from adapt.pipeline import Inputs, Pipeline, load_inputs, make_scorer
-from adapt.progress import TeacherBar, make_progress
-from adapt.teacher.scoring import score_candidates
+from adapt.pipeline import Pipeline
+from adapt.stages import baselines
+from adapt.stages.context import make_scorer
+from adapt.stages.score import score
 
 METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
 LABELS = {
@@ -200,9 +201,8 @@ class DomainRunner:
         docs = self.inputs.doc_by_id
         rows = [{"query_id": q.id, "hits": hits[q.id][:k]} for q in queries]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
-        with make_progress(self.console) as progress:
-            advance = TeacherBar(progress, "teacher: reranking", sum(len(r["hits"]) for r in rows))
-            records = score_candidates(scorer, rows, {q.id: q for q in queries}, docs, advance)
+        by_id = {q.id: q for q in queries}
+        records, _ = score(scorer, rows, by_id, docs, self.console, "teacher: reranking")
         ranking = {
             r["query_id"]: list(zip(r["docs"], r["scores"]))
             + [tuple(h) for h in hits[r["query_id"]][k:]]

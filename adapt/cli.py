@@ -633,9 +633,9 @@ def teacher_eval(
     from adapt.config import StudentConfig, TeacherConfig
     from adapt.data import read_corpus, read_qrels, read_queries
     from adapt.io import write_json
-    from adapt.pipeline import start_student
     from adapt.progress import TeacherBar, make_progress
     from adapt.retriever.index import ExactIndex
+    from adapt.stages.start import start_student
     from adapt.teacher.backends import check_teacher, load_backend
     from adapt.teacher.evaluation import evaluate_pairwise, evaluate_pointwise
     from adapt.teacher.scoring import TeacherScorer
