@@ -241,7 +241,8 @@ def bench(
 ) -> None:
     """Every domain x method of a bench recipe (BM25, bi-encoder, start, L_KD, L_KD + L_pair,
     teacher reranking), resumable, into one report (JSON, markdown, HTML with plots)."""
-    from adapt.bench import load_bench, run_bench
+    from adapt.bench import run_bench
+    from adapt.bench_recipe import load_bench
     from adapt.bench_report import markdown
 
     _quiet_transformers()

@@ -59,7 +59,7 @@ def test_wrong_type_is_refused(tmp_path):
 def test_shipped_recipes_load():
     from pathlib import Path
 
-    from adapt.bench import load_bench
+    from adapt.bench_recipe import load_bench
 
     for recipe in Path(__file__).parents[1].glob("recipes/*.toml"):
         if recipe.name.startswith("bench-"):
