@@ -310,3 +310,18 @@ def markdown(summary: dict) -> str:
             + ", ".join(f"{k} {v}" for k, v in summary["timings_s"].items()),
         ]
     return "\n".join(lines) + "\n"
+
+
+def compare(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Several runs' evaluated iterations side by side: a header and its rows."""
+    rows = [
+        [
+            summary["run"],
+            str(row["iteration"]),
+            *(f"{row['metrics'][m] * 100:.1f}" for m in METRICS),
+        ]
+        for summary in summaries
+        for row in summary["iterations"]
+        if "metrics" in row
+    ]
+    return ["run", "iteration", *METRICS], rows
