@@ -3,10 +3,12 @@ do, on the same code. Importing it is cheap; torch loads when a run or a search 
 
     import adapt
 
-    run = adapt.run("recipes/demo.toml", run_dir="runs/demo")   # resumes a finished run at once
-    print(run.report["verdict"])                                # better than BM25 and the start?
+    run = adapt.run("recipes/demo.toml")                 # runs/demo; a finished run returns at once
+    print("\n".join(run.report["verdict"]))              # beside BM25, the bi-encoder, the start
     ranking = run.search(adapt.read_queries("demo/pyfaq", "test"), k=100)
     print(adapt.metrics(ranking, "demo/pyfaq/qrels/test.tsv"))
+
+The README's example is the same; tests/test_layout.py runs it.
 """
 
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from adapt.config import Config, load_config, run_name
 from adapt.data import Qrels, Query, Ranking, read_qrels
 from adapt.errors import AdaptError
 from adapt.io import read_json
+from adapt.teacher.cache import shared_path
 
 # `adapt run`'s flags, by keyword: the recipe setting each replaces.
 SETTINGS = {
@@ -62,8 +65,6 @@ def prepare_run(
     Traceback (most recent call last):
     adapt.errors.AdaptError: unknown setting(s) ['lr'] (known: corpus, queries, ...)
     """
-    from adapt.teacher.cache import shared_path
-
     if unknown := set(settings) - set(SETTINGS):
         raise AdaptError(f"unknown setting(s) {sorted(unknown)} (known: {', '.join(SETTINGS)})")
     if isinstance(recipe, Config):

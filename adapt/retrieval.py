@@ -7,10 +7,14 @@ from pathlib import Path
 from rich.console import Console
 
 from adapt.data import Document, Query, Ranking, read_corpus
+from adapt.device import resolve as resolve_device
 from adapt.errors import AdaptError
 from adapt.hub import resolve
 from adapt.io import atomic_open, write_jsonl
+from adapt.precision import student_dtype
 from adapt.retriever import backend
+from adapt.retriever.colbert import ColBERT
+from adapt.retriever.dense import METADATA, DenseEncoder
 from adapt.retriever.student import Student
 from adapt.stages.index import build_index
 
@@ -18,11 +22,6 @@ from adapt.stages.index import build_index
 def load_checkpoint(ref: str) -> Student:
     """A dense student, or a ColBERT checkpoint with its head (index and search must project
     with the same head), on a GPU when there is one, at its dtype, as `adapt run` runs it."""
-    from adapt.device import resolve as resolve_device
-    from adapt.precision import student_dtype
-    from adapt.retriever.colbert import ColBERT
-    from adapt.retriever.dense import METADATA, DenseEncoder
-
     model = DenseEncoder.load(ref) if (Path(ref) / METADATA).is_file() else ColBERT.load(ref)
     if getattr(model, "is_fresh", False):
         raise AdaptError(
@@ -44,8 +43,6 @@ def index_corpus(
     batch_size: int = 32,
 ) -> tuple[int, str]:
     """Encode `corpus` with `checkpoint` into `out`: (documents indexed, the index kind)."""
-    from adapt.retriever.colbert import ColBERT
-
     docs = read_corpus(corpus)
     model = load_checkpoint(checkpoint)
     student = "colbert" if isinstance(model, ColBERT) else "dense"

@@ -28,7 +28,8 @@ from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
 from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
-from adapt.teacher.backends import check_teacher
+from adapt.teacher.backends import check_teacher, load_backend
+from adapt.teacher.cache import ScoreCache
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
@@ -43,9 +44,6 @@ def record(stage: str, upstream: str = "", **inputs) -> str:
 
 def make_scorer(t: TeacherConfig, cache: Path, console: Console) -> TeacherScorer:
     """A TeacherScorer for the configured teacher and templates, storing scores in `cache`."""
-    from adapt.teacher.backends import load_backend
-    from adapt.teacher.cache import ScoreCache
-
     console.print(f"loading teacher [bold]{t.model}[/] ({t.engine})")
     loaded = load_backend(t)
     pairwise = (

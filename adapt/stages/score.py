@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from adapt.config import Config, TeacherConfig
-from adapt.data import Document, Query
+from adapt.data import Document, Query, read_candidates, read_corpus, read_queries
+from adapt.distill.pairs import prompts, sample
 from adapt.errors import AdaptError, ShardDone
 from adapt.inputs import Inputs
 from adapt.io import read_jsonl, write_json, write_jsonl
@@ -17,6 +18,8 @@ from adapt.progress import TeacherBar, make_progress
 from adapt.stages.context import RunContext, record
 from adapt.stages.targets import targets
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
+from adapt.teacher.backends import load_backend
+from adapt.teacher.cache import ScoreCache
 from adapt.teacher.scoring import TeacherScorer, score_candidates
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
@@ -74,14 +77,12 @@ def score_shard(
     """Score this shard's prompts of `iteration` into the cache, then stop the run. Its targets
     and pairs come from the same functions as the whole run's, so the merged run finds every
     prompt in the cache."""
-    from adapt.distill import pairs
-
     queries, docs = inputs.query_by_id, inputs.doc_by_id
     rows = [r for r in candidates if in_shard(r["query_id"], shard)]
     records, _ = score(scorer, rows, queries, docs, console, "teacher: pointwise (shard)")
     if config.teacher.pairwise_prompt != FROM_POINTWISE:
-        sampled = pairs.sample(targets(config, inputs, records, rows), config.distill, iteration)
-        items = pairs.prompts(sampled, queries, docs)
+        sampled = sample(targets(config, inputs, records, rows), config.distill, iteration)
+        items = prompts(sampled, queries, docs)
         with make_progress(console) as progress:
             total = scorer.pair_prompts(len(items))
             scorer.score_pairs(items, TeacherBar(progress, "teacher: pairwise (shard)", total))
@@ -129,10 +130,6 @@ def score_files(
 ) -> tuple[TeacherScorer, int]:
     """`adapt score`: a candidates file scored by a pointwise teacher into `out` (only the
     queries of `shard`, if given): the scorer (what it computed and reused) and the prompts."""
-    from adapt.data import read_candidates, read_corpus, read_queries
-    from adapt.teacher.backends import load_backend
-    from adapt.teacher.cache import ScoreCache
-
     template = load_template(prompt, "pointwise")
     corpus_docs, query_list = read_corpus(corpus), read_queries(queries)
     rows = read_candidates(candidates, query_list, corpus_docs)

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from adapt.config import Config, DistillConfig
-from adapt.data import Document, Query
+from adapt.data import Document, Query, read_corpus, read_queries
+from adapt.distill import distributed
 from adapt.distill.train import Example, load_examples, train, train_seed
 from adapt.errors import AdaptError
 from adapt.io import read_jsonl, replace_dir, write_jsonl
@@ -56,12 +57,12 @@ def train_student(
         label = f"training (iteration {iteration})"
         task = progress.add_task(label, total=-(-len(examples) // d.batch_size) * d.epochs)
 
-        def step(row: dict) -> None:
+        def advance(row: dict) -> None:
             progress.update(task, advance=1, description=f"{label} loss {row['loss']:.3f}")
             if on_step:
                 on_step(row)
 
-        return train(model, examples, d, maxlen, seed, step)
+        return train(model, examples, d, maxlen, seed, advance)
 
 
 def step(run: RunContext, iteration: int, upstream: str) -> str:
@@ -108,9 +109,6 @@ def train_files(
     """`adapt train`: one iteration's training on a run's stored targets and pairs, from
     `checkpoint` to `out`. Under torchrun the batch is split across the processes and rank 0
     alone reports and saves: (steps, queries, processes) there, None elsewhere."""
-    from adapt.data import read_corpus, read_queries
-    from adapt.distill import distributed
-
     found = examples(
         read_jsonl(targets),
         read_jsonl(pairs),
