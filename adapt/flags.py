@@ -18,7 +18,13 @@ DTYPE_HELP = (
     "teacher precision: auto (bfloat16 where the chip has bf16 units: GPUs, AVX512-BF16, AMX; "
     "else float32), float32, bfloat16 or float16"
 )
+
+# shared by several commands
 Cache = Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)]
+Engine = Annotated[str, Opt(help=ENGINE_HELP)]
+Dtype = Annotated[str, Opt(help=DTYPE_HELP)]
+Corpus = Annotated[Path, Opt()]
+Queries = Annotated[Path, Opt()]
 
 # adapt run
 RunRecipe = Annotated[Path | None, Opt(help="TOML recipe (recipes/*.toml); flags override it")]
@@ -122,11 +128,10 @@ RunPrivateCache = Annotated[
     bool, Opt(help="keep this run's teacher scores in its own directory, shared with no run")
 ]
 
+# adapt teacher-eval
 TeacherEvalData = Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")]
 TeacherEvalTeacher = Annotated[list[str], Opt(help="repeat for several teachers")]
 TeacherEvalPrompt = Annotated[list[str], Opt(help="template name or file; repeat for several")]
-TeacherEvalEngine = Annotated[str, Opt(help=ENGINE_HELP)]
-TeacherEvalDtype = Annotated[str, Opt(help=DTYPE_HELP)]
 TeacherEvalSplit = Annotated[str, Opt()]
 TeacherEvalQueriesSplit = Annotated[
     str | None,
@@ -150,11 +155,12 @@ TeacherEvalMaxDocumentTokens = Annotated[
 TeacherEvalSeed = Annotated[int, Opt()]
 TeacherEvalOut = Annotated[Path, Opt(help="JSON results")]
 
+# adapt bench
 BenchRecipe = Annotated[Path, Opt(help="bench recipe (recipes/bench-*.toml)")]
 BenchOut = Annotated[Path | None, Opt(help="default: runs/bench-NAME")]
 
+# adapt index
 IndexCheckpoint = Annotated[str, Opt(help="colbert-ai-format checkpoint (path or hub id)")]
-IndexCorpus = Annotated[Path, Opt()]
 IndexOut = Annotated[Path, Opt(help="index to write: a file (exact) or a folder (PLAID)")]
 IndexDocMaxlen = Annotated[int, Opt()]
 IndexKind = Annotated[
@@ -163,6 +169,7 @@ IndexKind = Annotated[
 ]
 IndexBatchSize = Annotated[int, Opt()]
 
+# adapt search
 SearchCheckpoint = Annotated[str, Opt(help="the checkpoint that built the index (path or hub id)")]
 SearchIndexPath = Annotated[Path, Opt("--index")]
 SearchQueries = Annotated[Path | None, Opt(help="batch mode: a queries file")]
@@ -177,6 +184,7 @@ SearchCorpus = Annotated[
     Opt(help="texts for --query's table", show_default="the corpus the index was built from"),
 ]
 
+# adapt eval
 EvalRunFile = Annotated[Path, typer.Argument(help="TREC run file or adapt JSONL")]
 EvalQrels = Annotated[Path, Opt(help="qrels file, or a BEIR folder (its qrels/test.tsv)")]
 EvalComplete = Annotated[
@@ -186,29 +194,26 @@ EvalIgnoreIdenticalIds = Annotated[
     bool, Opt(help="drop hits whose id is the query's (BEIR: ArguAna, Quora, CQADupStack)")
 ]
 
+# adapt score
 ScoreCandidates = Annotated[Path, Opt(help="JSONL rows {query_id, hits: [[doc_id, score], ...]}")]
-ScoreCorpus = Annotated[Path, Opt()]
-ScoreQueries = Annotated[Path, Opt()]
 ScoreOut = Annotated[Path, Opt(help="JSONL of teacher-sorted docs and scores")]
 ScoreTeacher = Annotated[str, Opt()]
-ScoreEngine = Annotated[str, Opt(help=ENGINE_HELP)]
-ScoreDtype = Annotated[str, Opt(help=DTYPE_HELP)]
 ScorePrompt = Annotated[str, Opt(help="pointwise template name or file")]
-ScoreCache = Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)]
 ScoreBatchSize = Annotated[int, Opt()]
 ScoreShard = Annotated[str | None, Opt(help="I/N: only this shard's queries (hash of the id)")]
 ScoreTrustRemoteCode = Annotated[bool, Opt(help="allow a hub teacher's own code")]
 
+# adapt merge
 MergeInto = Annotated[Path, Opt(help="score cache to merge into (created if absent)")]
 MergeCaches = Annotated[list[Path], typer.Argument(help="score caches written by shards")]
 
+# adapt train
 TrainCheckpoint = Annotated[str, Opt(help="student to start from (checkpoint or built-in)")]
 TrainTargets = Annotated[Path, Opt(help="targets.jsonl of a run's iter-N")]
 TrainPairs = Annotated[Path, Opt(help="pairs.jsonl of a run's iter-N")]
-TrainCorpus = Annotated[Path, Opt()]
-TrainQueries = Annotated[Path, Opt()]
 TrainOut = Annotated[Path, Opt(help="folder for the trained checkpoint")]
 TrainRecipe = Annotated[Path | None, Opt(help="recipe whose [distill] settings to use")]
 TrainIteration = Annotated[int, Opt(min=1, help="which iteration this is (seeds the shuffle)")]
 
+# adapt report
 ReportRuns = Annotated[list[Path], typer.Argument(help="one or more run directories")]
