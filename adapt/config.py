@@ -30,6 +30,10 @@ class DataConfig:
     qrels: str | None = None
     eval_queries: str | None = None
     eval_split: str | None = None
+    # The judgments of the adaptation queries, read only by the labels teacher
+    # (teacher.model = "labels"). Default: a BEIR folder's qrels of the queries' split
+    # (qrels/train.tsv for "train" or "train:adapt"), else `qrels`.
+    labels: str | None = None
     # BEIR's rule for collections whose queries are also documents (ArguAna, Quora,
     # CQADupStack): a hit on the query's own id is dropped before the metrics.
     ignore_identical_ids: bool = False
@@ -130,6 +134,16 @@ class DistillConfig:
     # paper's 32 queries x 64 passages fit a GPU's memory.
     micro_batch: int = 0
     epochs: int = 1
+    # Optimizer steps in all (0: `epochs` passes over the queries); more than one pass cycles
+    # through fresh shuffles. Few adaptation queries want several passes.
+    steps: int = 0
+    # After warmup: "linear" decay to zero, or "constant" (every checkpoint along the run is
+    # then a fair "trained N steps" model for the guard to choose among).
+    schedule: str = "linear"
+    # The student's scores before both losses: "zscore" per query over its passages (like the
+    # targets: order, not each query's scale, which raw MaxSim ties to the query's length), or
+    # "raw".
+    student_scores: str = "raw"
     # The encoder's own dropout while training (MiniLM: 0.1 on hidden states and attention);
     # false trains with every dropout rate at 0, which skips the masks, a fifth of a CPU step.
     dropout: bool = True
@@ -151,8 +165,12 @@ NEUTRAL: dict[str, Any] = {
     "distill.bm25_weight": 0.0,
     "distill.biencoder_weight": 0.0,
     "data.ignore_identical_ids": False,
+    "data.labels": None,
     "distill.min_pair_confidence": 0.0,
     "distill.dropout": True,
+    "distill.steps": 0,
+    "distill.schedule": "linear",
+    "distill.student_scores": "raw",
     "student.index": "auto",
     "student.kind": "colbert",
     "student.dtype": "auto",

@@ -71,7 +71,8 @@ class DenseEncoder(nn.Module):
         """[b, width] scaled cosine scores of each query against its own `width` documents."""
         q = self.encode(queries)
         d = self.encode(docs, doc_maxlen).view(len(queries), width, -1)
-        return SCORE_SCALE * torch.einsum("bd,bnd->bn", q, d)
+        with torch.autocast(q.device.type, enabled=False):  # cosines in fp32, as in search
+            return SCORE_SCALE * torch.einsum("bd,bnd->bn", q.float(), d.float())
 
     def save(
         self, path: Path, extra_metadata: dict | None = None, location: Path | None = None
