@@ -144,7 +144,18 @@ def run(
     ] = None,
     teacher: Annotated[
         str | None,
-        Opt(help="built-in name, HF id, local folder or .gguf", show_default=TeacherConfig.model),
+        Opt(
+            help="built-in name, HF id, local folder or .gguf; 'labels': the adaptation "
+            "queries' judgments (--labels)",
+            show_default=TeacherConfig.model,
+        ),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        Opt(
+            help="with --teacher labels: qrels judging the adaptation queries",
+            show_default="the BEIR folder's qrels of --queries-split, else --qrels",
+        ),
     ] = None,
     engine: Annotated[str | None, Opt(help=ENGINE_HELP, show_default=TeacherConfig.engine)] = None,
     dtype: Annotated[str | None, Opt(help=DTYPE_HELP, show_default=TeacherConfig.dtype)] = None,
@@ -202,6 +213,7 @@ def run(
             "data.eval_split": eval_split,
             "data.qrels": qrels,
             "data.eval_queries": eval_queries,
+            "data.labels": labels,
             "student.model": DENSE_DEFAULT if student == "dense" else student,
             "student.kind": "dense" if student == "dense" else student_kind,
             "student.index": index,

@@ -58,11 +58,15 @@ from adapt.rundir import RunDir
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
 from adapt.teacher.backends import check_teacher
 from adapt.teacher.cache import count_scores
+from adapt.teacher.labels import LabelsScorer, is_labels, labels_path, load_labels
 from adapt.teacher.scoring import score_candidates
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
 PROJECTION_SAMPLE = 2000  # documents used to fit a fresh projection head
+NO_CHECK_WITH_LABELS = (
+    "the labels teacher writes no queries; with judgments, held-out judged queries are the check"
+)
 NO_HELD_OUT = (
     "every passage is the source of an adaptation query, so none is held out for it "
     "(write queries for fewer passages with --generate-queries to keep some)"
@@ -75,6 +79,7 @@ class Inputs:
     queries: list[Query]
     eval_queries: list[Query] = field(default_factory=list)
     qrels: Qrels | None = None
+    labels: Qrels | None = None  # the adaptation queries' judgments (the labels teacher)
 
     @cached_property
     def doc_by_id(self) -> dict[str, Document]:
@@ -133,6 +138,14 @@ def load_inputs(config: Config) -> Inputs:
         keep = set(random.Random(config.distill.seed).sample(range(len(queries)), data.max_queries))
         queries = [q for i, q in enumerate(queries) if i in keep]
     inputs = Inputs(docs, queries)
+    if is_labels(config.teacher.model):
+        if not data.queries:
+            raise AdaptError("the labels teacher scores judged queries: give --queries")
+        if config.teacher.pairwise_prompt != FROM_POINTWISE:
+            raise AdaptError(
+                "the labels teacher has no A/B prompt: use --pairwise-prompt from-pointwise"
+            )
+        inputs.labels = load_labels(labels_path(data), queries)  # unjudged: refused here
     if data.qrels:
         source = Path(data.eval_queries or data.queries)
         # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.
@@ -210,8 +223,11 @@ class Pipeline:
         hub.check(s.model, "student")  # ... and a student that cannot be had
         check_teacher(config.teacher)
         t = config.teacher
+        self.labels = is_labels(t.model)
         # What the teacher runs at here: stage records, rates and reports name it, never "auto".
-        self.teacher_dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
+        self.teacher_dtype = (
+            "judgments" if self.labels else precision.teacher_dtype(t.dtype, t.engine, t.device)
+        )
         check_distill(config.distill)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
@@ -239,7 +255,9 @@ class Pipeline:
 
     def scorer(self):
         """The teacher, loaded only when some stage actually needs a score."""
-        if self._scorer is None:
+        if self._scorer is None and self.labels:
+            self._scorer = LabelsScorer(self.inputs.labels)
+        elif self._scorer is None:
             self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
 
@@ -484,8 +502,13 @@ class Pipeline:
         the recommendation a run without qrels still gets (adapt/guard.py)."""
         if not self.checking:
             return
-        queries, queries_fp = self.check_queries()
         out = self.path / "guard" / "check.json"
+        if self.labels:  # the report says why there is no call
+            if not self.run.done(out, upstream):
+                write_json(out, {"queries": 0, "reason": NO_CHECK_WITH_LABELS})
+                self._complete(out, upstream, "guard/check", time.time())
+            return
+        queries, queries_fp = self.check_queries()
         fp = self._fp("check", upstream, queries=queries_fp, k=self.config.search_k)
         if self.run.done(out, fp):
             return
@@ -537,6 +560,7 @@ class Pipeline:
             template=load_template(t.pointwise_prompt, "pointwise").digest,
             dtype=self.teacher_dtype,
             max_document_tokens=t.max_document_tokens,
+            **({"labels": _digest(sorted(self.inputs.labels.items()))} if self.labels else {}),
         )
         if self.run.done(out, fp):
             return fp
@@ -550,9 +574,10 @@ class Pipeline:
             records = score_candidates(
                 scorer, rows, self.inputs.query_by_id, self.inputs.doc_by_id, shown
             )
-        record_rate(
-            self._rate_key(t.pointwise_prompt), shown, self.passage_chars(t.pointwise_prompt)
-        )
+        if not self.labels:  # a lookup's rate would mislead the next plan
+            record_rate(
+                self._rate_key(t.pointwise_prompt), shown, self.passage_chars(t.pointwise_prompt)
+            )
         self._check_agreement(iteration, agreement_with_student(rows, records))
         write_jsonl(out, records)
         self._complete(out, fp, f"iter-{iteration}/pointwise", start)
@@ -762,19 +787,28 @@ class Pipeline:
             if self.inputs.qrels
             else "no qrels: no evaluation"
         )
-        known = known_rate(self._rate_key(t.pointwise_prompt))
+        known = None if self.labels else known_rate(self._rate_key(t.pointwise_prompt))
         chars = self.passage_chars(t.pointwise_prompt)
         timing = (
             f"about {duration(estimate_s(known, n * d.top_k, chars))} of pointwise scoring per "
             f"iteration (measured on this machine {known['date']}: {known['prompts_per_s']:.2f} "
             f"prompts/s, scaled to these passages), less what the cache holds"
             if known
+            else "the judgments answer at once"
+            if self.labels
             else "the teacher's rate is measured on its first prompts and the time left printed"
         )
         held_out = len(self.inputs.docs) - (0 if self.inputs.queries else n)
+        teacher = (
+            f"labels (the judgments in {labels_path(c.data)})"
+            if self.labels
+            else f"{t.model} in {self.teacher_dtype}"
+        )
         check = (
             ""
             if not self.checking
+            else f"; no label-free check: {NO_CHECK_WITH_LABELS}"
+            if self.labels
             else f"; no label-free check: {NO_HELD_OUT}"
             if held_out == 0
             else f"; then a label-free check on {min(c.generate.check_queries, held_out)} queries "
@@ -790,7 +824,7 @@ class Pipeline:
             f"plan: {self.path}; {written}{c.iterations} iteration(s), each {n} queries x "
             f"top-{d.top_k} "
             f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
-            f"{t.model} in {self.teacher_dtype}; {len(self.inputs.docs)} passages; {evaluation}"
+            f"{teacher}; {len(self.inputs.docs)} passages; {evaluation}"
             f"{check}; {timing}. "
             f"Scores already in the cache ({self.cache_path}) are not asked again."
         )
@@ -834,7 +868,7 @@ class Pipeline:
                 break
             fp = self.candidates(iteration, index, index_fp)
             fp = self.pointwise(iteration + 1, fp)
-            if self.checking and iteration == 0:  # while the teacher is loaded for scoring
+            if self.checking and iteration == 0 and not self.labels:  # the teacher is loaded
                 self.check_queries()
             fp = self.targets(iteration + 1, fp)
             fp = self.pairs(iteration + 1, fp)

@@ -26,6 +26,7 @@ from adapt import hub, precision
 from adapt.config import TeacherConfig
 from adapt.device import resolve
 from adapt.errors import AdaptError
+from adapt.teacher.labels import is_labels
 
 Progress = Callable[[int], None]
 
@@ -332,6 +333,8 @@ ENGINES = ("transformers", "vllm")
 
 def check_teacher(t: TeacherConfig) -> None:
     """Fail on a bad engine, dtype or device before any work, not after indexing."""
+    if is_labels(t.model):
+        return  # judgments: no model, engine or device
     if t.engine not in ENGINES:
         raise AdaptError(f"unknown teacher engine '{t.engine}' (known: {', '.join(ENGINES)})")
     if t.dtype not in precision.CHOICES:
