@@ -37,7 +37,7 @@ from adapt.data import (
 )
 from adapt.distill import check_distill, pairs
 from adapt.distill.targets import Weights, build_targets
-from adapt.distill.train import load_examples, train, train_seed
+from adapt.distill.train import TRAINER_VERSION, load_examples, total_steps, train, train_seed
 from adapt.errors import AdaptError, InputError, ShardDone
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
 from adapt.io import read_json, read_jsonl, replace_dir, write_json, write_jsonl
@@ -719,6 +719,7 @@ class Pipeline:
             upstream,
             distill=self.config.fingerprint("distill"),
             doc_maxlen=self.config.student.doc_maxlen,
+            trainer=TRAINER_VERSION,
         )
         if self.run.done(out, fp):
             return fp
@@ -738,7 +739,7 @@ class Pipeline:
         model = load_student(self.config.student, str(start_from))  # trained in place
         log: list[dict] = []
         with make_progress(self.console) as progress:
-            steps = -(-len(examples) // d.batch_size) * d.epochs
+            steps = total_steps(len(examples), d)
             task = progress.add_task(f"training (iteration {iteration})", total=steps)
 
             def on_step(row: dict) -> None:

@@ -216,11 +216,16 @@ def main() -> None:
                 f"step {log_row['step']}: loss {log_row['loss']:.4f} ({time.time() - began:.0f} s)"
             )
 
-    log = train(model, examples, d, s.doc_maxlen, d.seed * 1000 + 1, on_step)
-    timing["train_s"] = round(time.time() - began, 1)
-    timing["steps"] = steps
-    timing["s_per_step"] = round(timing["train_s"] / steps, 3)
-    (run_dir / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    finished = run_dir / "train-log.jsonl"
+    if finished.is_file() and all((run_dir / f"step-{n}").is_dir() for n in eval_at):
+        saved = {n: run_dir / f"step-{n}" for n in eval_at}  # trained already: score again
+        timing = read_json(run_dir / "result.json")["timing"]
+    else:
+        log = train(model, examples, d, s.doc_maxlen, d.seed * 1000 + 1, on_step)
+        timing["train_s"] = round(time.time() - began, 1)
+        timing["steps"] = steps
+        timing["s_per_step"] = round(timing["train_s"] / steps, 3)
+        finished.write_text("".join(json.dumps(r) + "\n" for r in log))
 
     result = {
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -242,8 +247,12 @@ def main() -> None:
         },
         "checkpoints": {},
     }
+    previous = read_json(run_dir / "result.json") if (run_dir / "result.json").is_file() else {}
     for step, path in sorted(saved.items()):
         began = time.time()
+        if str(step) in previous.get("checkpoints", {}) and step not in test_at:
+            result["checkpoints"][step] = previous["checkpoints"][str(step)]
+            continue
         student = load_student(s, str(path))
         trained = ExactIndex.build(student, docs, s.eval_doc_maxlen, s.encode_batch_size)
         entry = {

@@ -16,6 +16,10 @@ from adapt.distill.losses import kd_loss, pair_loss, standardize
 from adapt.distill.targets import confident_pairs
 from adapt.retriever.student import Student
 
+# In the train stage's record: v2 averages L_pair over pairs, sums MaxSim in fp32 and knows
+# distill.steps / schedule / student_scores, so a run trained before them trains again.
+TRAINER_VERSION = "trainer-v2"
+
 
 @dataclass
 class Example:
