@@ -16,6 +16,10 @@ from adapt.retriever.hybrid import (
     HybridSearcher,
     Pool,
     Weights,
+    biencoder_path,
+    bm25_path,
+    build_biencoder,
+    load_biencoder,
     student_signal,
     zscores,
 )
@@ -186,3 +190,14 @@ def test_a_stored_bm25_index_refuses_another_corpus(tmp_path):
         BM25Index.load(tmp_path / "bm25", edited)
     with pytest.raises(AdaptError, match="no BM25 index"):
         BM25Index.load(tmp_path / "missing")
+
+
+def test_a_stored_biencoder_index_searches_alike_and_refuses_another_corpus(tiny_bert, tmp_path):
+    at = biencoder_path(tmp_path / "index.pt")
+    assert at.name == "index.pt.biencoder"
+    assert bm25_path(tmp_path / "index.pt").name == "index.pt.bm25"
+    built = build_biencoder(str(tiny_bert), CORPUS, 16, at)
+    loaded = load_biencoder(at, CORPUS)
+    assert loaded.index.search(loaded.model, ASKED, 3) == built.index.search(built.model, ASKED, 3)
+    with pytest.raises(AdaptError, match="another corpus"):
+        load_biencoder(at, CORPUS[:-1])

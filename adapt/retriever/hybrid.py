@@ -21,14 +21,16 @@ fusions (bench/hybrid.py fuses one set of pools a dozen ways).
 """
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
-from adapt.data import Query, Ranking
-from adapt.device import autocast
+from adapt.data import Document, Query, Ranking, corpus_digest
+from adapt.device import autocast, resolve
 from adapt.errors import AdaptError
+from adapt.io import read_json, write_json
 from adapt.retriever.bm25 import BM25Index
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.dense import DenseEncoder, DenseIndex
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 METHODS = ("zscore", "rrf")
+BIENCODER_RECORD = "adapt-biencoder.json"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,22 @@ class Pool:
     doc_ids: list[str]
     scores: dict[str, np.ndarray]
     ranks: dict[str, np.ndarray]
+
+    def only(self, signals: tuple[str, ...]) -> "Pool":
+        """The pool those signals alone would have made: the documents one of them returned,
+        scored by them. One search of every signal serves every subset's fusion.
+
+        >>> pool = Pool(["a", "b"], {"student": np.array([1.0, 2.0]), "bm25": np.array([3.0, 0.0])},
+        ...     {"student": np.array([0, 1]), "bm25": np.array([1, 0])})
+        >>> pool.only(("student",)).doc_ids
+        ['b']
+        """
+        keep = np.flatnonzero(np.any([self.ranks[s] > 0 for s in signals], axis=0))
+        return Pool(
+            [self.doc_ids[i] for i in keep],
+            {s: self.scores[s][keep] for s in signals},
+            {s: self.ranks[s][keep] for s in signals},
+        )
 
     def fuse(self, weights: Weights, method: str = "zscore") -> list[tuple[str, float]]:
         """The pool ranked by the weighted fusion, best first; ties keep corpus order."""
@@ -322,3 +341,43 @@ class HybridSearcher:
             raise AdaptError(f"fusion '{method}': choose one of {', '.join(METHODS)}")
         pools = self.pools(queries, depth or k, weights.active, progress=progress)
         return fuse(pools, weights, method, k)
+
+
+def bm25_path(index: Path) -> Path:
+    """Where a student index's BM25 index lives: beside it, `index.pt` -> `index.pt.bm25`."""
+    return index.with_name(index.name + ".bm25")
+
+
+def biencoder_path(index: Path) -> Path:
+    """Where a student index's bi-encoder index lives: `index.pt` -> `index.pt.biencoder`."""
+    return index.with_name(index.name + ".biencoder")
+
+
+def build_biencoder(
+    model: str,
+    docs: list[Document],
+    maxlen: int,
+    out: Path,
+    batch_size: int = 32,
+    progress: "Progress | None" = None,
+) -> FaissSignal:
+    """The start encoder as it ships (mean pooling, fp32 as the bi-encoder baseline runs it)
+    over `docs` in a faiss flat index at `out`, with a record of the model and the corpus."""
+    encoder = DenseEncoder.load(model, maxlen).to(resolve("auto"))
+    index = DenseIndex.build(encoder, docs, maxlen, batch_size, progress)
+    index.save(out)
+    record = {"model": model, "maxlen": maxlen, "corpus_digest": corpus_digest(docs)}
+    write_json(out / BIENCODER_RECORD, {**record, "documents": len(docs)})
+    return FaissSignal(index, encoder)
+
+
+def load_biencoder(path: Path, docs: list[Document] | None = None) -> FaissSignal:
+    """The bi-encoder index at `path` and its encoder; given `docs`, refused for another
+    corpus."""
+    if not (path / BIENCODER_RECORD).is_file():
+        raise AdaptError(f"{path}: no bi-encoder index (build it with `adapt index`)")
+    record = read_json(path / BIENCODER_RECORD)
+    if docs is not None and corpus_digest(docs) != record["corpus_digest"]:
+        raise AdaptError(f"{path} holds another corpus than the one given: build it again")
+    encoder = DenseEncoder.load(record["model"], record["maxlen"]).to(resolve("auto"))
+    return FaissSignal(DenseIndex.load(path), encoder)
