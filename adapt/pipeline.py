@@ -372,6 +372,48 @@ class Pipeline:
             f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
         )
 
+    def evaluate_hybrid(self, iteration: int, index: Index | None, upstream: str) -> None:
+        """iter-N/eval-hybrid.json: this iteration's student fused with BM25 and the
+        bi-encoder (adapt/hybrid_eval.py); not for PLAID, whose vectors cannot score the
+        documents BM25 adds."""
+        path, kind = self._index_path(iteration)
+        if not self.inputs.qrels or kind == "plaid":
+            return
+        from adapt import hybrid_eval
+
+        s = self.config.student
+        fresh = read_json(self.path / "iter-0" / "start.json").get("fresh_head", False)
+        encoder = s.model if "biencoder" in baselines.applicable(self.config, fresh) else None
+        out = self.path / f"iter-{iteration}" / "eval-hybrid.json"
+        fp = self._fp(
+            "eval-hybrid",
+            upstream,
+            k=self.config.search_k,
+            version=EVAL_VERSION,
+            queries=self.inputs.eval_digest,
+            identical_ids=self.config.data.ignore_identical_ids,
+            weights=str(hybrid_eval.weights(encoder is not None)),
+            biencoder=[encoder, s.eval_doc_maxlen],
+        )
+        if self.run.done(out, fp):
+            return
+        start = time.time()
+        bm25, biencoder = hybrid_eval.indexes(
+            self.path / "hybrid", self.inputs.docs, encoder, s.eval_doc_maxlen, self.console
+        )
+        result = hybrid_eval.evaluate(
+            index or backend.open_index(path),
+            self.student(iteration),
+            bm25,
+            biencoder,
+            self.inputs.eval_queries,
+            self.inputs.qrels,
+            self.config.search_k,
+            self.config.data.ignore_identical_ids,
+        )
+        write_json(out, result)
+        self._complete(out, fp, f"iter-{iteration}/eval-hybrid", start)
+
     def baselines(self) -> None:
         """BM25 and the start's encoder as it ships, on the evaluation queries: every reported
         number stands beside what the user has without adapt."""
@@ -856,6 +898,7 @@ class Pipeline:
                 self.console.rule(f"iteration {iteration}")
             index, index_fp = self.index(iteration, fp)
             self.evaluate(iteration, index, index_fp)
+            self.evaluate_hybrid(iteration, index, index_fp)
             if iteration == 0:
                 self.baselines()
                 if not self.config.data.queries:

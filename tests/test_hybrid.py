@@ -201,3 +201,55 @@ def test_a_stored_biencoder_index_searches_alike_and_refuses_another_corpus(tiny
     assert loaded.index.search(loaded.model, ASKED, 3) == built.index.search(built.model, ASKED, 3)
     with pytest.raises(AdaptError, match="another corpus"):
         load_biencoder(at, CORPUS[:-1])
+
+
+def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encoder(
+    tiny_beir, tiny_bert, tmp_path
+):
+    """Every evaluated iteration gets a hybrid row (its own eval-hybrid.json, the BM25 and
+    bi-encoder indexes built once per run), tested against the best row without fusion, and
+    the report's first lines name the retriever to take home."""
+    from rich.console import Console
+
+    from adapt import pipeline
+    from adapt.config import load_config
+    from adapt.io import read_json
+
+    config = load_config(
+        None,
+        {
+            "data.corpus": str(tiny_beir),
+            "data.queries": str(tiny_beir),
+            "data.queries_split": "train",
+            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
+            "student.model": str(tiny_bert),
+            "student.dim": 16,
+            "student.doc_maxlen": 16,
+            "student.eval_doc_maxlen": 16,
+            "student.query_maxlen": 12,
+            "teacher.model": "labels",
+            "distill.top_k": 3,
+            "distill.nway": 3,
+            "distill.delta": 3,
+            "distill.batch_size": 2,
+        },
+    )
+    run_dir = tmp_path / "run"
+    summary = pipeline.run(config, run_dir, Console(quiet=True))
+    for iteration in (0, 1):
+        found = read_json(run_dir / f"iter-{iteration}" / "eval-hybrid.json")
+        assert found["signals"] == "BM25 + bi-encoder" and set(found["per_query"]["ndcg@10"]) == {
+            "q1",
+            "q2",
+            "q3",
+            "q4",
+        }
+    assert (run_dir / "hybrid" / "bm25").is_dir() and (run_dir / "hybrid" / "biencoder").is_dir()
+    labels = [row["label"] for row in summary["hybrid"]]
+    assert labels == [
+        "ColBERT start + BM25 + bi-encoder (hybrid)",
+        "iteration 1 + BM25 + bi-encoder (hybrid)",
+    ]
+    assert all("vs_best_plain" in row for row in summary["hybrid"])
+    report = (run_dir / "report.md").read_text()
+    assert "iteration 1 + BM25 + bi-encoder (hybrid) |" in report and "Take home: **" in report

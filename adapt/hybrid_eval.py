@@ -1,0 +1,87 @@
+"""The hybrid rows of a run with qrels: each evaluated student fused at query time with BM25 and
+the start's encoder as a bi-encoder (adapt/retriever/hybrid.py), beside the student alone.
+
+The BM25 and bi-encoder indexes do not depend on the student, so a run builds them once
+(`hybrid/bm25`, `hybrid/biencoder`, each with a record of its settings and corpus, refused for
+another corpus). The weights are the label-free default: equal per-query z-scores of the three
+signals, measured against BM25's weight and RRF on dev splits (docs/benchmarks.md, "Hybrid
+search"). Without a bi-encoder (a dense student, or a start that ships as ColBERT) the student and
+BM25 weigh half each.
+"""
+
+from pathlib import Path
+
+from rich.console import Console
+
+from adapt.data import Document, Qrels, Query
+from adapt.evaluate import per_query, summarize
+from adapt.retriever.bm25 import BM25Index
+from adapt.retriever.hybrid import (
+    FaissSignal,
+    HybridSearcher,
+    Weights,
+    build_biencoder,
+    load_biencoder,
+    student_signal,
+)
+from adapt.retriever.student import Student
+
+THREE = Weights(1 / 3, 1 / 3, 1 / 3)
+TWO = Weights(0.5, 0.5, 0.0)
+
+
+def weights(with_biencoder: bool) -> Weights:
+    return THREE if with_biencoder else TWO
+
+
+def label(weights_used: Weights) -> str:
+    """The signals a hybrid row adds to its student, as the report names them."""
+    return "BM25 + bi-encoder" if weights_used.biencoder > 0 else "BM25"
+
+
+def indexes(
+    folder: Path,
+    docs: list[Document],
+    encoder: str | None,
+    maxlen: int,
+    console: Console,
+) -> tuple[BM25Index, FaissSignal | None]:
+    """The run's BM25 index, and the bi-encoder's when `encoder` names one, built once."""
+    bm25_dir, biencoder_dir = folder / "bm25", folder / "biencoder"
+    if (bm25_dir / "doc_ids.json").is_file():
+        bm25 = BM25Index.load(bm25_dir, docs)
+    else:
+        console.print("hybrid: indexing the corpus for BM25")
+        bm25 = BM25Index.build(docs)
+        bm25.save(bm25_dir)
+    if encoder is None:
+        return bm25, None
+    if biencoder_dir.is_dir():
+        return bm25, load_biencoder(biencoder_dir, docs)
+    console.print("hybrid: indexing the corpus with the start's encoder as a bi-encoder")
+    return bm25, build_biencoder(encoder, docs, maxlen, biencoder_dir)
+
+
+def evaluate(
+    index: object,
+    student: Student,
+    bm25: BM25Index,
+    biencoder: FaissSignal | None,
+    queries: list[Query],
+    qrels: Qrels,
+    k: int,
+    ignore_identical_ids: bool,
+) -> dict:
+    """The fused ranking's metrics and per-query values (eval.json's shape), and its weights."""
+    used = weights(biencoder is not None)
+    searcher = HybridSearcher(student_signal(index, student), bm25, biencoder)
+    ranking = searcher.search(queries, k, used)
+    values = per_query(qrels, ranking, ignore_identical_ids=ignore_identical_ids)
+    return {
+        "metrics": summarize(values),
+        "per_query": values,
+        "signals": label(used),
+        "weights": {"student": used.student, "bm25": used.bm25, "biencoder": used.biencoder},
+        "method": "zscore",
+        "settings": bm25.settings,
+    }
