@@ -312,6 +312,13 @@ def search(
         Path | None,
         Opt(help="texts for --query's table", show_default="the corpus the index was built from"),
     ] = None,
+    hybrid: Annotated[
+        Path | None,
+        Opt(
+            help="a run's hybrid/ folder: fuse the student with its BM25 (and bi-encoder) "
+            "index, equal per-query z-scores, as the run's report rows"
+        ),
+    ] = None,
 ) -> None:
     """Search an index: a batch of queries to a TREC run file, or one query to a table."""
     from adapt.data import Query, read_corpus, read_queries
@@ -326,7 +333,9 @@ def search(
     source = check_source(index_path, Path(resolve(checkpoint, "student")))
     model = _checkpoint(checkpoint)
     batch = read_queries(queries) if queries else [Query("query", query or "")]
-    ranking = built.search(model, batch, k)
+    ranking = (
+        _hybrid_search(hybrid, built, model, batch, k) if hybrid else built.search(model, batch, k)
+    )
     if query is not None:
         texts = corpus or (Path(source["corpus"]) if source.get("corpus") else None)
         docs = {d.id: d for d in read_corpus(texts)} if texts and texts.exists() else {}
@@ -351,6 +360,18 @@ def search(
         f"wrote the top-{k} of {len(ranking)} queries to {target.resolve()} and "
         f"{target.with_suffix('.jsonl').name} beside it"
     )
+
+
+def _hybrid_search(folder: Path, built, model, batch, k: int):
+    """The student fused with a run's BM25 and bi-encoder indexes (adapt/hybrid_eval.py)."""
+    from adapt.hybrid_eval import weights
+    from adapt.retriever.bm25 import BM25Index
+    from adapt.retriever.hybrid import HybridSearcher, load_biencoder, student_signal
+
+    bm25 = BM25Index.load(folder / "bm25")
+    biencoder = load_biencoder(folder / "biencoder") if (folder / "biencoder").is_dir() else None
+    searcher = HybridSearcher(student_signal(built, model), bm25, biencoder)
+    return searcher.search(batch, k, weights(biencoder is not None))
 
 
 def _snippet(doc, width: int = 160) -> str:

@@ -204,7 +204,7 @@ def test_a_stored_biencoder_index_searches_alike_and_refuses_another_corpus(tiny
 
 
 def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encoder(
-    tiny_beir, tiny_bert, tmp_path
+    tiny_beir, tiny_bert, tmp_path, monkeypatch, capsys
 ):
     """Every evaluated iteration gets a hybrid row (its own eval-hybrid.json, the BM25 and
     bi-encoder indexes built once per run), tested against the best row without fusion, and
@@ -213,7 +213,10 @@ def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encode
 
     from adapt import pipeline
     from adapt.config import load_config
-    from adapt.io import read_json
+    from adapt.data import read_qrels
+    from adapt.evaluate import per_query
+    from adapt.io import read_json, read_jsonl
+    from tests.conftest import run_cli
 
     config = load_config(
         None,
@@ -253,3 +256,15 @@ def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encode
     assert all("vs_best_plain" in row for row in summary["hybrid"])
     report = (run_dir / "report.md").read_text()
     assert "iteration 1 + BM25 + bi-encoder (hybrid) |" in report and "Take home: **" in report
+    # `adapt search --hybrid` fuses the same indexes the same way: the run's metrics, by ids.
+    iteration = run_dir / "iter-1"
+    out = tmp_path / "hybrid.trec"
+    done = run_cli(
+        monkeypatch, capsys, "search", "--checkpoint", str(iteration / "checkpoint"), "--index",
+        str(iteration / "index.pt"), "--hybrid", str(run_dir / "hybrid"), "--queries",
+        str(tiny_beir / "queries.jsonl"), "--k", "100", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    hits = {r["query_id"]: r["hits"] for r in read_jsonl(out.with_suffix(".jsonl"))}
+    values = per_query(read_qrels(tiny_beir / "qrels" / "test.tsv"), hits)
+    assert values["ndcg@10"] == read_json(iteration / "eval-hybrid.json")["per_query"]["ndcg@10"]
