@@ -342,18 +342,20 @@ class Pipeline:
         with make_progress(self.console) as progress:
             return index.search(self.student(iteration), queries, k, progress=progress)
 
+    def _evaluation(self) -> dict:
+        """What every evaluation's numbers depend on besides the retriever."""
+        return {
+            "k": self.config.search_k,
+            "version": EVAL_VERSION,
+            "queries": self.inputs.eval_digest,
+            "identical_ids": self.config.data.ignore_identical_ids,
+        }
+
     def evaluate(self, iteration: int, index: Index | None, upstream: str) -> None:
         if not self.inputs.qrels:
             return
         out = self.path / f"iter-{iteration}" / "eval.json"
-        fp = self._fp(
-            "eval",
-            upstream,
-            k=self.config.search_k,
-            version=EVAL_VERSION,
-            queries=self.inputs.eval_digest,
-            identical_ids=self.config.data.ignore_identical_ids,
-        )
+        fp = self._fp("eval", upstream, **self._evaluation())
         if self.run.done(out, fp):
             return
         start = time.time()
@@ -388,10 +390,7 @@ class Pipeline:
         fp = self._fp(
             "eval-hybrid",
             upstream,
-            k=self.config.search_k,
-            version=EVAL_VERSION,
-            queries=self.inputs.eval_digest,
-            identical_ids=self.config.data.ignore_identical_ids,
+            **self._evaluation(),
             weights=str(hybrid_eval.weights(encoder is not None)),
             biencoder=[encoder, s.eval_doc_maxlen],
         )

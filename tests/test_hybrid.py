@@ -212,31 +212,12 @@ def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encode
     from rich.console import Console
 
     from adapt import pipeline
-    from adapt.config import load_config
     from adapt.data import read_qrels
     from adapt.evaluate import per_query
     from adapt.io import read_json, read_jsonl
-    from tests.conftest import run_cli
+    from tests.conftest import labels_config, run_cli
 
-    config = load_config(
-        None,
-        {
-            "data.corpus": str(tiny_beir),
-            "data.queries": str(tiny_beir),
-            "data.queries_split": "train",
-            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
-            "student.model": str(tiny_bert),
-            "student.dim": 16,
-            "student.doc_maxlen": 16,
-            "student.eval_doc_maxlen": 16,
-            "student.query_maxlen": 12,
-            "teacher.model": "labels",
-            "distill.top_k": 3,
-            "distill.nway": 3,
-            "distill.delta": 3,
-            "distill.batch_size": 2,
-        },
-    )
+    config = labels_config(tiny_beir, tiny_bert, queries_split="train")
     run_dir = tmp_path / "run"
     summary = pipeline.run(config, run_dir, Console(quiet=True))
     for iteration in (0, 1):

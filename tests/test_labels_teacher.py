@@ -5,6 +5,7 @@ import pytest
 from adapt.data import Document, Query
 from adapt.errors import AdaptError, InputError
 from adapt.teacher.labels import LabelsScorer, load_labels
+from tests.conftest import labels_config
 
 
 def _qrels(tmp_path, rows):
@@ -34,30 +35,6 @@ def test_the_labels_teacher_without_judgments_says_what_it_needs():
         load_labels("", [Query("q1", "x")])
 
 
-def _labels_config(tiny_beir, tiny_bert, **data):
-    from adapt.config import load_config
-
-    return load_config(
-        None,
-        {
-            "data.corpus": str(tiny_beir),
-            "data.queries": str(tiny_beir),
-            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
-            "student.model": str(tiny_bert),
-            "student.dim": 16,
-            "student.doc_maxlen": 16,
-            "student.eval_doc_maxlen": 16,
-            "student.query_maxlen": 12,
-            "teacher.model": "labels",
-            "distill.top_k": 3,
-            "distill.nway": 3,
-            "distill.delta": 3,
-            "distill.batch_size": 2,
-            **{f"data.{k}": v for k, v in data.items()},
-        },
-    )
-
-
 def test_a_run_on_the_labels_teacher_scores_candidates_by_their_judgments(
     tiny_beir, tiny_bert, tmp_path
 ):
@@ -69,7 +46,7 @@ def test_a_run_on_the_labels_teacher_scores_candidates_by_their_judgments(
     from adapt.io import read_json, read_jsonl
 
     run_dir = tmp_path / "run"
-    config = _labels_config(tiny_beir, tiny_bert, queries_split="train")
+    config = labels_config(tiny_beir, tiny_bert, queries_split="train")
     summary = pipeline.run(config, run_dir, Console(quiet=True))
     rows = {
         r["query_id"]: dict(zip(r["docs"], r["scores"]))
@@ -89,7 +66,7 @@ def test_a_labels_run_whose_queries_are_not_all_judged_is_refused_before_any_wor
 
     from adapt import pipeline
 
-    config = _labels_config(tiny_beir, tiny_bert, labels=str(tiny_beir / "qrels" / "train.tsv"))
+    config = labels_config(tiny_beir, tiny_bert, labels=str(tiny_beir / "qrels" / "train.tsv"))
     with pytest.raises(InputError, match=r"judges no document for 2 of the 4 adaptation queries"):
         pipeline.run(config, tmp_path / "run", Console(quiet=True))
     assert not (tmp_path / "run" / "iter-0").exists()
