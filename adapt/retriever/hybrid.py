@@ -52,8 +52,8 @@ class Weights:
     ('student', 'bm25')
     """
 
-    student: float = 0.5
-    bm25: float = 0.5
+    student: float = 0.0
+    bm25: float = 0.0
     biencoder: float = 0.0
 
     def __post_init__(self) -> None:
@@ -65,8 +65,16 @@ class Weights:
     def active(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self) if getattr(self, f.name) > 0)
 
+    @classmethod
+    def equal(cls, signals: tuple[str, ...]) -> "Weights":
+        """The label-free default: every signal alike (measured against the alternatives in
+        docs/hybrid-results.md; equal weights over student, BM25 and bi-encoder were chosen on
+        the dev splits).
 
-SIGNALS = tuple(f.name for f in fields(Weights))
+        >>> Weights.equal(("student", "bm25"))
+        Weights(student=0.5, bm25=0.5, biencoder=0.0)
+        """
+        return cls(**{name: 1 / len(signals) for name in signals})
 
 
 def zscores(values: np.ndarray) -> np.ndarray:
@@ -331,12 +339,14 @@ class HybridSearcher:
         self,
         queries: list[Query],
         k: int,
-        weights: Weights = Weights(),
+        weights: Weights | None = None,
         method: str = "zscore",
         depth: int | None = None,
         progress: "Progress | None" = None,
     ) -> Ranking:
-        """The fused top-k per query, pooling each weighted signal's top-`depth` (default k)."""
+        """The fused top-k per query, pooling each weighted signal's top-`depth` (default k);
+        by default every signal given counts alike."""
+        weights = weights or Weights.equal(tuple(self.signals))
         if method not in METHODS:
             raise AdaptError(f"fusion '{method}': choose one of {', '.join(METHODS)}")
         pools = self.pools(queries, depth or k, weights.active, progress=progress)
