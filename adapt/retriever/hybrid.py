@@ -6,8 +6,8 @@ Per query, each signal returns its top-`depth` (BM25: of the documents sharing a
 query); their union is the pool, and every signal scores every pooled document exactly. Nothing
 is imputed, and exactness costs nothing extra: exact MaxSim and BM25 score the whole corpus to
 find their top-k anyway (the pool reads those rows), and a faiss flat index gives back the stored
-vectors of the few pooled documents it did not return.
-PLAID is approximate and keeps no scorable vectors, so hybrid search needs the exact index.
+vectors of the few pooled documents it did not return. PLAID is approximate and keeps no
+scorable vectors, so hybrid search needs the exact index.
 
 Two fusions of a pool:
 - `zscore`: sum over signals of weight x the signal's per-query z-score over the pool. Scale-free,
@@ -15,6 +15,9 @@ Two fusions of a pool:
   carries no order and adds 0.
 - `rrf`: reciprocal rank fusion, sum of weight / (60 + rank) over the signals whose own top-`depth`
   holds the document (Cormack et al. 2009; what the engines call RRF). Ranks only, no scores.
+
+The default is `zscore` with equal weights over the signals given; over student, BM25 and
+bi-encoder it was the best label-free setting on the dev splits (docs/hybrid-results.md).
 
 Computing the pools is the search; fusing them is cheap, so one `pools` call serves any number of
 fusions (bench/hybrid.py fuses one set of pools a dozen ways).
