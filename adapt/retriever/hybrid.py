@@ -6,8 +6,8 @@ Per query, each signal returns its top-`depth` (BM25: of the documents sharing a
 query); their union is the pool, and every signal scores every pooled document exactly. Nothing
 is imputed, and exactness costs nothing extra: exact MaxSim and BM25 score the whole corpus to
 find their top-k anyway (the pool reads those rows), and a faiss flat index gives back the stored
-vectors of the few pooled documents it did not return.
-PLAID is approximate and keeps no scorable vectors, so hybrid search needs the exact index.
+vectors of the few pooled documents it did not return. PLAID is approximate and keeps no
+scorable vectors, so hybrid search needs the exact index.
 
 Two fusions of a pool:
 - `zscore`: sum over signals of weight x the signal's per-query z-score over the pool. Scale-free,
@@ -15,6 +15,9 @@ Two fusions of a pool:
   carries no order and adds 0.
 - `rrf`: reciprocal rank fusion, sum of weight / (60 + rank) over the signals whose own top-`depth`
   holds the document (Cormack et al. 2009; what the engines call RRF). Ranks only, no scores.
+
+The default is `zscore` with equal weights over the signals given; over student, BM25 and
+bi-encoder it was the best label-free setting on the dev splits (docs/hybrid-results.md).
 
 Computing the pools is the search; fusing them is cheap, so one `pools` call serves any number of
 fusions (bench/hybrid.py fuses one set of pools a dozen ways).
@@ -52,8 +55,8 @@ class Weights:
     ('student', 'bm25')
     """
 
-    student: float = 0.5
-    bm25: float = 0.5
+    student: float = 0.0
+    bm25: float = 0.0
     biencoder: float = 0.0
 
     def __post_init__(self) -> None:
@@ -65,8 +68,16 @@ class Weights:
     def active(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self) if getattr(self, f.name) > 0)
 
+    @classmethod
+    def equal(cls, signals: tuple[str, ...]) -> "Weights":
+        """The label-free default: every signal alike (measured against the alternatives in
+        docs/hybrid-results.md; equal weights over student, BM25 and bi-encoder were chosen on
+        the dev splits).
 
-SIGNALS = tuple(f.name for f in fields(Weights))
+        >>> Weights.equal(("student", "bm25"))
+        Weights(student=0.5, bm25=0.5, biencoder=0.0)
+        """
+        return cls(**{name: 1 / len(signals) for name in signals})
 
 
 def zscores(values: np.ndarray) -> np.ndarray:
@@ -331,12 +342,14 @@ class HybridSearcher:
         self,
         queries: list[Query],
         k: int,
-        weights: Weights = Weights(),
+        weights: Weights | None = None,
         method: str = "zscore",
         depth: int | None = None,
         progress: "Progress | None" = None,
     ) -> Ranking:
-        """The fused top-k per query, pooling each weighted signal's top-`depth` (default k)."""
+        """The fused top-k per query, pooling each weighted signal's top-`depth` (default k);
+        by default every signal given counts alike."""
+        weights = weights or Weights.equal(tuple(self.signals))
         if method not in METHODS:
             raise AdaptError(f"fusion '{method}': choose one of {', '.join(METHODS)}")
         pools = self.pools(queries, depth or k, weights.active, progress=progress)
