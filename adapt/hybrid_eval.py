@@ -26,12 +26,10 @@ from adapt.retriever.hybrid import (
 )
 from adapt.retriever.student import Student
 
-THREE = Weights(1 / 3, 1 / 3, 1 / 3)
-TWO = Weights(0.5, 0.5, 0.0)
-
 
 def weights(with_biencoder: bool) -> Weights:
-    return THREE if with_biencoder else TWO
+    signals = ("student", "bm25", "biencoder") if with_biencoder else ("student", "bm25")
+    return Weights.equal(signals)
 
 
 def label(weights_used: Weights) -> str:

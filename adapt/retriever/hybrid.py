@@ -17,7 +17,8 @@ Two fusions of a pool:
   holds the document (Cormack et al. 2009; what the engines call RRF). Ranks only, no scores.
 
 The default is `zscore` with equal weights over the signals given; over student, BM25 and
-bi-encoder it was the best label-free setting on the dev splits (docs/hybrid-results.md).
+bi-encoder it was the best label-free setting on the dev splits (docs/benchmarks.md, "hybrid
+search").
 
 Computing the pools is the search; fusing them is cheap, so one `pools` call serves any number of
 fusions (bench/hybrid.py fuses one set of pools a dozen ways).
@@ -71,8 +72,8 @@ class Weights:
     @classmethod
     def equal(cls, signals: tuple[str, ...]) -> "Weights":
         """The label-free default: every signal alike (measured against the alternatives in
-        docs/hybrid-results.md; equal weights over student, BM25 and bi-encoder were chosen on
-        the dev splits).
+        docs/benchmarks.md, "hybrid search": equal weights over student, BM25 and bi-encoder
+        were chosen on the dev splits).
 
         >>> Weights.equal(("student", "bm25"))
         Weights(student=0.5, bm25=0.5, biencoder=0.0)
