@@ -36,6 +36,7 @@ SETTINGS = {
     "student_kind": "student.kind",
     "index": "student.index",
     "teacher": "teacher.model",
+    "labels": "data.labels",
     "engine": "teacher.engine",
     "dtype": "teacher.dtype",
     "pointwise_prompt": "teacher.pointwise_prompt",
@@ -136,10 +137,15 @@ class Run:
         return self._folder(iteration) / "checkpoint"
 
     def search(
-        self, queries: str | Sequence[str | Query], k: int = 10, iteration: int | None = None
+        self,
+        queries: str | Sequence[str | Query],
+        k: int = 10,
+        iteration: int | None = None,
+        hybrid: bool = False,
     ) -> Ranking:
         """The top-`k` of each query with iteration N's student and index (default: the last
-        one), {query id: [(doc id, score), ...]}; a query given as text is its own id."""
+        one), {query id: [(doc id, score), ...]}; a query given as text is its own id. With
+        `hybrid`, fused with the run's BM25 and bi-encoder as the report's hybrid rows."""
         from adapt.retrieval import search_index
         from adapt.retriever.backend import FILENAMES
 
@@ -151,7 +157,12 @@ class Run:
         found = [folder / name for name in FILENAMES.values() if (folder / name).exists()]
         if not found:
             raise AdaptError(f"{folder}: no index (the run stopped before indexing it)")
-        return search_index(str(folder / "checkpoint"), found[0], batch, k)[0]
+        fused = self.path / "hybrid"
+        if hybrid and not (fused / "bm25").is_dir():
+            raise AdaptError(f"{fused}: no hybrid indexes (a run builds them when it has qrels)")
+        return search_index(
+            str(folder / "checkpoint"), found[0], batch, k, fused if hybrid else None
+        )[0]
 
     def _folder(self, iteration: int | None) -> Path:
         n = self.config.iterations if iteration is None else iteration

@@ -67,6 +67,7 @@ def run(
     student_kind: flags.RunStudentKind = None,
     index: flags.RunIndex = None,
     teacher: flags.RunTeacher = None,
+    labels: flags.RunLabels = None,
     engine: flags.RunEngine = None,
     dtype: flags.RunDtype = None,
     pointwise_prompt: flags.RunPointwisePrompt = None,
@@ -142,6 +143,7 @@ def search(
     k: flags.SearchK = 10,
     out: flags.SearchOut = None,
     corpus: flags.SearchCorpus = None,
+    hybrid: flags.SearchHybrid = None,
 ) -> None:
     """Search an index: a batch of queries to a TREC run file, or one query to a table."""
     from adapt.data import Query, read_queries
@@ -151,7 +153,7 @@ def search(
     if (queries is None) == (query is None):
         raise AdaptError("give exactly one of --queries FILE or --query TEXT")
     batch = read_queries(queries) if queries else [Query("query", query or "")]
-    ranking, source = search_index(checkpoint, index_path, batch, k)
+    ranking, source = search_index(checkpoint, index_path, batch, k, hybrid)
     if query is not None:
         docs = corpus_texts(source, corpus)
         table = Table("rank", "document", "score", Column("text", overflow="fold"), title=query)

@@ -84,7 +84,18 @@ RunIndex = Annotated[
 ]
 RunTeacher = Annotated[
     str | None,
-    Opt(help="built-in name, HF id, local folder or .gguf", show_default=TeacherConfig.model),
+    Opt(
+        help="built-in name, HF id, local folder or .gguf; 'labels': the adaptation "
+        "queries' judgments (--labels)",
+        show_default=TeacherConfig.model,
+    ),
+]
+RunLabels = Annotated[
+    str | None,
+    Opt(
+        help="with --teacher labels: qrels judging the adaptation queries",
+        show_default="the BEIR folder's qrels of --queries-split, else --qrels",
+    ),
 ]
 RunEngine = Annotated[str | None, Opt(help=ENGINE_HELP, show_default=TeacherConfig.engine)]
 RunDtype = Annotated[str | None, Opt(help=DTYPE_HELP, show_default=TeacherConfig.dtype)]
@@ -182,6 +193,13 @@ SearchOut = Annotated[
 SearchCorpus = Annotated[
     Path | None,
     Opt(help="texts for --query's table", show_default="the corpus the index was built from"),
+]
+SearchHybrid = Annotated[
+    Path | None,
+    Opt(
+        help="a run's hybrid/ folder: fuse the student with its BM25 (and bi-encoder) "
+        "index, equal per-query z-scores, as the run's report rows"
+    ),
 ]
 
 # adapt eval

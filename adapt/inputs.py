@@ -19,6 +19,7 @@ from adapt.data import (
     read_queries,
 )
 from adapt.errors import AdaptError, InputError
+from adapt.teacher.labels import is_labels, labels_path, load_labels
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
 
@@ -28,6 +29,7 @@ class Inputs:
     queries: list[Query]
     eval_queries: list[Query] = field(default_factory=list)
     qrels: Qrels | None = None
+    labels: Qrels | None = None  # the adaptation queries' judgments (the labels teacher)
 
     @cached_property
     def doc_by_id(self) -> dict[str, Document]:
@@ -91,6 +93,14 @@ def load_inputs(config: Config) -> Inputs:
         keep = set(random.Random(config.distill.seed).sample(range(len(queries)), data.max_queries))
         queries = [q for i, q in enumerate(queries) if i in keep]
     inputs = Inputs(docs, queries)
+    if is_labels(config.teacher.model):
+        if not data.queries:
+            raise AdaptError("the labels teacher scores judged queries: give --queries")
+        if config.teacher.pairwise_prompt != FROM_POINTWISE:
+            raise AdaptError(
+                "the labels teacher has no A/B prompt: use --pairwise-prompt from-pointwise"
+            )
+        inputs.labels = load_labels(labels_path(data), queries)  # unjudged: refused here
     if data.qrels:
         source = Path(data.eval_queries or data.queries)
         # Against the whole file: a split (half-2) leaves out queries the qrels rightly judge.

@@ -7,6 +7,8 @@ Layout of a run directory:
     generated/                             queries the teacher wrote (corpus-only runs)
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
     iter-N/{index.pt | plaid/ | faiss/, eval.json}  index (by kind) and metrics of iteration N
+    iter-N/eval-hybrid.json, hybrid/{bm25, biencoder}  the student fused with BM25 and the
+                                           bi-encoder (indexes built once per run)
     iter-N/{candidates, pointwise, targets, pairs}.jsonl, train-log.jsonl, checkpoint  (N >= 1)
     guard/{queries.jsonl, check.json}      the label-free check
     report.json, report.md
@@ -26,6 +28,7 @@ from adapt.stages import (
     evaluate,
     generate,
     guard,
+    hybrid,
     index,
     pairs,
     score,
@@ -86,6 +89,7 @@ class Pipeline(RunContext):
                 self.console.rule(f"iteration {iteration}")
             built, index_fp = index.step(self, iteration, fp)
             evaluate.step(self, iteration, built, index_fp)
+            hybrid.step(self, iteration, built, index_fp)
             if iteration == 0:
                 if self.with_baselines:
                     baselines.step(self)
@@ -101,7 +105,7 @@ class Pipeline(RunContext):
                 break
             fp = candidates.step(self, iteration, built, index_fp)
             fp = score.step(self, iteration + 1, fp)
-            if self.checking and iteration == 0:  # while the teacher is loaded for scoring
+            if self.checking and iteration == 0 and not self.labels:  # the teacher is loaded
                 guard.queries_step(self)
             fp = targets.step(self, iteration + 1, fp)
             fp = pairs.step(self, iteration + 1, fp)

@@ -6,8 +6,9 @@ from pathlib import Path
 from adapt.config import Config
 from adapt.inputs import Inputs
 from adapt.progress import duration, estimate_s, known_rate, passage_chars, teacher_rate_key
-from adapt.stages.guard import NO_HELD_OUT
+from adapt.stages.guard import NO_CHECK_WITH_LABELS, NO_HELD_OUT
 from adapt.teacher.cache import count_scores
+from adapt.teacher.labels import is_labels, labels_path
 from adapt.teacher.templates import FROM_POINTWISE
 
 
@@ -28,19 +29,27 @@ def plan(
         if inputs.qrels
         else "no qrels: no evaluation"
     )
-    known = known_rate(teacher_rate_key(t, dtype, t.pointwise_prompt))
+    labels = is_labels(t.model)
+    known = None if labels else known_rate(teacher_rate_key(t, dtype, t.pointwise_prompt))
     chars = passage_chars(t, inputs.docs, t.pointwise_prompt)
     timing = (
         f"about {duration(estimate_s(known, n * d.top_k, chars))} of pointwise scoring per "
         f"iteration (measured on this machine {known['date']}: {known['prompts_per_s']:.2f} "
         f"prompts/s, scaled to these passages), less what the cache holds"
         if known
+        else "the judgments answer at once"
+        if labels
         else "the teacher's rate is measured on its first prompts and the time left printed"
     )
     held_out = len(inputs.docs) - (0 if inputs.queries else n)
+    teacher = (
+        f"labels (the judgments in {labels_path(c.data)})" if labels else f"{t.model} in {dtype}"
+    )
     check = (
         ""
         if not checking
+        else f"; no label-free check: {NO_CHECK_WITH_LABELS}"
+        if labels
         else f"; no label-free check: {NO_HELD_OUT}"
         if held_out == 0
         else f"; then a label-free check on {min(c.generate.check_queries, held_out)} queries "
@@ -56,7 +65,7 @@ def plan(
         f"plan: {run_dir}; {written}{c.iterations} iteration(s), each {n} queries x "
         f"top-{d.top_k} "
         f"= {n * d.top_k} pointwise prompts ({t.pointwise_prompt}) and {pairwise}; teacher "
-        f"{t.model} in {dtype}; {len(inputs.docs)} passages; {evaluation}"
+        f"{teacher}; {len(inputs.docs)} passages; {evaluation}"
         f"{check}; {timing}. "
         f"Scores already in the cache ({cache}) are not asked again."
     )

@@ -55,13 +55,19 @@ def index_corpus(
 
 
 def search_index(
-    checkpoint: str, index: Path, queries: list[Query], k: int = 10
+    checkpoint: str, index: Path, queries: list[Query], k: int = 10, hybrid: Path | None = None
 ) -> tuple[Ranking, dict]:
-    """The top-`k` of each query in `index` (built by `checkpoint`, or refused), and the index's
-    record (its checkpoint and corpus)."""
+    """The top-`k` of each query in `index` (built by `checkpoint`, or refused), fused with a
+    run's BM25 and bi-encoder indexes when `hybrid` names its folder, and the index's record
+    (its checkpoint and corpus)."""
     built = backend.open_index(index)
     source = backend.check_source(index, Path(resolve(checkpoint, "student")))
-    return built.search(load_checkpoint(checkpoint), queries, k), source
+    model = load_checkpoint(checkpoint)
+    if hybrid is not None:
+        from adapt.stages.hybrid import search
+
+        return search(hybrid, built, model, queries, k), source
+    return built.search(model, queries, k), source
 
 
 def corpus_texts(source: dict, corpus: Path | None = None) -> dict[str, Document]:

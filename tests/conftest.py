@@ -233,3 +233,29 @@ def run_cli(monkeypatch, capsys, *args, cwd: Path | None = None) -> subprocess.C
 def cli(monkeypatch, capsys):
     """run_cli bound to this test's monkeypatch and capsys."""
     return lambda *args, cwd=None: run_cli(monkeypatch, capsys, *args, cwd=cwd)
+
+
+def labels_config(tiny_beir: Path, tiny_bert: Path, **data):
+    """A one-iteration run of the tiny student on the labels teacher, evaluated with the test
+    qrels: the whole loop in seconds, no language model."""
+    from adapt.config import load_config
+
+    return load_config(
+        None,
+        {
+            "data.corpus": str(tiny_beir),
+            "data.queries": str(tiny_beir),
+            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
+            "student.model": str(tiny_bert),
+            "student.dim": 16,
+            "student.doc_maxlen": 16,
+            "student.eval_doc_maxlen": 16,
+            "student.query_maxlen": 12,
+            "teacher.model": "labels",
+            "distill.top_k": 3,
+            "distill.nway": 3,
+            "distill.delta": 3,
+            "distill.batch_size": 2,
+            **{f"data.{k}": v for k, v in data.items()},
+        },
+    )

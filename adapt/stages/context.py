@@ -30,6 +30,7 @@ from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
 from adapt.teacher.backends import check_teacher, load_backend
 from adapt.teacher.cache import ScoreCache
+from adapt.teacher.labels import LabelsScorer, is_labels
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
@@ -78,13 +79,16 @@ class RunContext:
         check_student(s)  # bad student settings fail before any work
         hub.check(s.model, "student")  # ... and a student that cannot be had
         check_teacher(t)
+        self.labels = is_labels(t.model)
         # What the teacher runs at here: stage records, rates and reports name it, never "auto".
-        self.teacher_dtype = precision.teacher_dtype(t.dtype, t.engine, t.device)
+        self.teacher_dtype = (
+            "judgments" if self.labels else precision.teacher_dtype(t.dtype, t.engine, t.device)
+        )
         check_distill(config.distill)
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir
-        self._scorer: TeacherScorer | None = None
+        self._scorer: TeacherScorer | LabelsScorer | None = None
         self._student: tuple[int, Student] | None = None
         self.timings: dict[str, float] = (
             read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
@@ -103,9 +107,11 @@ class RunContext:
         self.timings[name] = round(time.time() - began, 3)
         write_json(self.path / "timings.json", self.timings)
 
-    def scorer(self) -> TeacherScorer:
+    def scorer(self) -> TeacherScorer | LabelsScorer:
         """The teacher, loaded only when some stage actually needs a score."""
-        if self._scorer is None:
+        if self._scorer is None and self.labels:
+            self._scorer = LabelsScorer(self.inputs.labels)
+        elif self._scorer is None:
             self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
 
@@ -132,7 +138,10 @@ class RunContext:
             return built.search(self.student(iteration), queries, k, progress=progress)
 
     def record_rate(self, template: str, shown: TeacherBar) -> None:
-        """Keep a teacher stage's measured rate for the next run's plan."""
+        """Keep a teacher stage's measured rate for the next run's plan (not the labels
+        teacher's: a lookup's rate would mislead it)."""
+        if self.labels:
+            return
         t, docs = self.config.teacher, self.inputs.docs
         key = teacher_rate_key(t, self.teacher_dtype, template)
         record_rate(key, shown, passage_chars(t, docs, template))

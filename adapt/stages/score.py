@@ -12,7 +12,7 @@ from adapt.config import Config, TeacherConfig
 from adapt.data import Document, Query, read_candidates, read_corpus, read_queries
 from adapt.distill.pairs import prompts, sample
 from adapt.errors import AdaptError, ShardDone
-from adapt.inputs import Inputs
+from adapt.inputs import Inputs, digest
 from adapt.io import read_jsonl, write_json, write_jsonl
 from adapt.progress import TeacherBar, make_progress
 from adapt.stages.context import RunContext, record
@@ -99,7 +99,8 @@ def step(run: RunContext, iteration: int, upstream: str) -> str:
     share of the prompts and stops here."""
     folder, t = run.folder(iteration), run.config.teacher
     out = folder / "pointwise.jsonl"
-    fp = record("pointwise", upstream, **fingerprint(t, run.teacher_dtype))
+    labels = {"labels": digest(sorted(run.inputs.labels.items()))} if run.labels else {}
+    fp = record("pointwise", upstream, **fingerprint(t, run.teacher_dtype), **labels)
     if run.done(out, fp):
         return fp
     began = time.time()

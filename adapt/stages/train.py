@@ -11,7 +11,14 @@ from rich.console import Console
 from adapt.config import Config, DistillConfig
 from adapt.data import Document, Query, read_corpus, read_queries
 from adapt.distill import distributed
-from adapt.distill.train import Example, load_examples, train, train_seed
+from adapt.distill.train import (
+    TRAINER_VERSION,
+    Example,
+    load_examples,
+    total_steps,
+    train,
+    train_seed,
+)
 from adapt.errors import AdaptError
 from adapt.io import read_jsonl, replace_dir, write_jsonl
 from adapt.progress import make_progress
@@ -20,7 +27,11 @@ from adapt.stages.context import RunContext, record
 
 
 def fingerprint(config: Config) -> dict:
-    return {"distill": config.fingerprint("distill"), "doc_maxlen": config.student.doc_maxlen}
+    return {
+        "distill": config.fingerprint("distill"),
+        "doc_maxlen": config.student.doc_maxlen,
+        "trainer": TRAINER_VERSION,
+    }
 
 
 def examples(
@@ -55,7 +66,7 @@ def train_student(
         return train(model, examples, d, maxlen, seed, on_step)
     with make_progress(console) as progress:
         label = f"training (iteration {iteration})"
-        task = progress.add_task(label, total=-(-len(examples) // d.batch_size) * d.epochs)
+        task = progress.add_task(label, total=total_steps(len(examples), d))
 
         def advance(row: dict) -> None:
             progress.update(task, advance=1, description=f"{label} loss {row['loss']:.3f}")

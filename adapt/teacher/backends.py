@@ -22,6 +22,7 @@ from adapt.config import TeacherConfig
 from adapt.device import resolve
 from adapt.errors import AdaptError
 from adapt.teacher.base import Progress, local_model_dir
+from adapt.teacher.labels import is_labels
 
 
 class Backend(Protocol):
@@ -272,6 +273,8 @@ ENGINES = ("transformers", "vllm")
 
 def check_teacher(t: TeacherConfig) -> None:
     """Fail on a bad engine, dtype or device before any work, not after indexing."""
+    if is_labels(t.model):
+        return  # judgments: no model, engine or device
     if t.engine not in ENGINES:
         raise AdaptError(f"unknown teacher engine '{t.engine}' (known: {', '.join(ENGINES)})")
     if t.dtype not in precision.CHOICES:
