@@ -125,13 +125,20 @@ def index(
     doc_maxlen: flags.IndexDocMaxlen = 300,
     kind: flags.IndexKind = "auto",
     batch_size: flags.IndexBatchSize = 32,
+    hybrid: flags.IndexHybrid = None,
+    biencoder: flags.IndexBiencoder = StudentConfig.model,
 ) -> None:
     """Encode a corpus into an exact MaxSim, PLAID or (dense students) faiss index."""
     from adapt.retrieval import index_corpus
 
     _quiet_transformers()
-    n, chosen = index_corpus(checkpoint, corpus, out, console, doc_maxlen, kind, batch_size)
+    encoder = None if biencoder == "none" else biencoder
+    n, chosen = index_corpus(
+        checkpoint, corpus, out, console, doc_maxlen, kind, batch_size, hybrid, encoder
+    )
     console.print(f"indexed {n} documents into {out} ({chosen})")
+    if hybrid is not None:
+        console.print(f"BM25{' and bi-encoder' if encoder else ''} indexes in {hybrid}")
 
 
 @app.command()
