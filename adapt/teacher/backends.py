@@ -148,6 +148,11 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.fingerprint = json.dumps([self.fingerprint, dtype])
 
+    @property
+    def unit_size(self) -> int:
+        """Prompts in one call from the scorer (adapt/teacher/engine.py): one batch."""
+        return self.batch_size
+
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
