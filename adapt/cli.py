@@ -52,6 +52,10 @@ DENSE_DEFAULT = "minilm"
 CACHE_HELP = "teacher score cache (SQLite), shared by every run and command that uses it"
 SHARED_CACHE = "$ADAPT_CACHE/teacher-scores.sqlite"
 ENGINE_HELP = "teacher engine: transformers, or vllm (decoder-only; the [vllm] extra)"
+RAY_HELP = (
+    "teacher prompts on a Ray cluster ([ray] extra): auto (the running one), local (one started "
+    "for this command), or HOST:PORT; the score cache stays here"
+)
 DTYPE_HELP = (
     "teacher precision: auto (bfloat16 where the chip has bf16 units: GPUs, AVX512-BF16, AMX; "
     "else float32), float32, bfloat16 or float16"
@@ -185,6 +189,10 @@ def run(
         bool, Opt(help="let transformers run a hub teacher's own Python code (off by default)")
     ] = False,
     cache: Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)] = None,
+    ray_address: Annotated[str | None, Opt(help=RAY_HELP, show_default="none")] = None,
+    ray_actors: Annotated[
+        int | None, Opt(min=1, help="teacher actors on the cluster", show_default="one a GPU")
+    ] = None,
     private_cache: Annotated[
         bool, Opt(help="keep this run's teacher scores in its own directory, shared with no run")
     ] = False,
@@ -214,6 +222,8 @@ def run(
             "distill.top_k": top_k,
             "distill.seed": seed,
             "generate.queries": generate_queries,
+            "teacher.ray_address": ray_address,
+            "teacher.ray_actors": ray_actors,
         },
     )
     if generate_queries and config.data.queries:
@@ -457,6 +467,10 @@ def score(
         str | None, Opt(help="I/N: only this shard's queries (hash of the id)")
     ] = None,
     trust_remote_code: Annotated[bool, Opt(help="allow a hub teacher's own code")] = False,
+    ray_address: Annotated[str, Opt(help=RAY_HELP, show_default="none")] = "",
+    ray_actors: Annotated[
+        int, Opt(min=0, help="teacher actors on the cluster (0: one a GPU, else a CPU)")
+    ] = 0,
 ) -> None:
     """Score a candidates file with a pointwise teacher, through the persistent cache.
 
@@ -485,6 +499,8 @@ def score(
         dtype=dtype,
         batch_size=batch_size,
         trust_remote_code=trust_remote_code,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
     )
     cache = cache or shared_path()
     scorer = TeacherScorer(load_backend(settings), ScoreCache(cache), template)

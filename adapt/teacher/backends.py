@@ -348,8 +348,13 @@ def check_teacher(t: TeacherConfig) -> None:
 
 
 def load_backend(t: TeacherConfig) -> Backend:
-    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings)."""
+    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings); with
+    `t.ray_address`, a pool of them on that Ray cluster (adapt/teacher/ray_engine.py)."""
     check_teacher(t)
+    if t.ray_address:
+        from adapt.teacher.ray_engine import RayTeacher
+
+        return RayTeacher(t)
     if t.engine == "vllm":
         from adapt.teacher.vllm_backend import VLLMBackend
 
