@@ -697,6 +697,10 @@ class Pipeline:
         )
         if self.run.done(out, fp):
             return fp
+        if self.config.teacher.ray_address and self._scorer is not None:
+            # The teacher's actors end here: their GPUs (one may be this process's) go to training.
+            self._scorer.backend.close()
+            self._scorer = None
         start = time.time()
         d = self.config.distill
         folder = self.path / f"iter-{iteration}"

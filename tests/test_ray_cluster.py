@@ -181,3 +181,20 @@ delta = 3
         return summary
 
     assert report(ray_run) == report(here_run)
+
+
+def test_the_teachers_actors_end_before_training(cluster, tiny_beir, tiny_bert, tmp_path):
+    """On one node the driver trains where an actor holds the GPU: the actors end first. The
+    pipeline is still alive here, so only that release can have freed the workers' CPUs."""
+    from rich.console import Console
+
+    from adapt import pipeline
+    from tests.test_pipeline import _config
+
+    config = _config(tiny_beir, tiny_bert)
+    config.iterations, config.teacher.pairwise_prompt = 1, "from-pointwise"
+    config.teacher.ray_address = cluster.address
+    run = pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True))
+    run.run_all()
+    assert (tmp_path / "run" / "iter-1" / "checkpoint").is_dir()
+    assert ray.available_resources().get("CPU") == 2

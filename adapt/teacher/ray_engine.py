@@ -152,7 +152,8 @@ class RayTeacher:
         remote = ray.remote(TeacherActor).options(
             **options, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
         )
-        self.pool = [_Actor(remote.remote(settings, 1)) for _ in range(count)]
+        threads = int(options["num_cpus"])  # torch's threads: the CPUs Ray gave the actor
+        self.pool = [_Actor(remote.remote(settings, threads)) for _ in range(count)]
         shape = f"{options['num_gpus']} GPU" if on_gpu else "1 CPU"
         Console(stderr=True).print(
             f"teacher on Ray ({t.ray_address}): {count} actors of {shape} each, loading it"
