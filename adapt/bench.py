@@ -1,18 +1,5 @@
-"""`adapt bench`: every configured domain x method, resumable, one report.
-
-A bench recipe names a base recipe, the methods (rows) and the domains:
-
-    recipe = "demo.toml"            # student, teacher and distillation settings for every domain
-    methods = ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
-    rerank_queries = 100            # evaluation queries the teacher reranks (seeded sample)
-    teacher_cache = "runs/bench-x"  # optional: another bench's folder (from the working directory)
-    [defaults]                      # recipe tables applied to every domain
-    [[domains]]
-    name = "scifact"
-    data = { corpus = "...", queries = "...", queries_split = "train", qrels = "..." }
-    like = "scifact"                # optional: reuse this domain's scores and start: one of
-                                    # teacher_cache's bench if set, else an earlier one of this
-    methods = ["start", "kd"]       # optional: this domain's rows, if not the bench's
+"""`adapt bench`: every domain x method of a bench recipe (adapt/bench_recipe.py), resumable,
+into one report (adapt/bench_report.py).
 
 Layout: BENCH/DOMAIN/METHOD/ (a run directory for the adapted methods, result.json for the
 others), BENCH/DOMAIN/teacher-cache.sqlite shared by the domain's methods (the L_KD-only run
@@ -26,99 +13,24 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
-from adapt import baselines
-from adapt.config import Config, apply_table, load_config, read_toml
+from adapt import bench_report
+from adapt.bench_recipe import LABELS, Bench, load_bench
+from adapt.config import Config
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
+from adapt.inputs import Inputs, load_inputs
 from adapt.io import read_json, read_jsonl, write_json
-from adapt.pipeline import Inputs, Pipeline, load_inputs, make_scorer
-from adapt.progress import TeacherBar, make_progress
-from adapt.teacher.scoring import score_candidates
-
-METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
-LABELS = {
-    **baselines.LABELS,
-    "start": "the start (no adaptation)",
-    "kd": "+ L_KD only",
-    "pairdistill": "+ L_KD + L_pair",
-    "teacher-rerank": "teacher reranks the start's top-k",
-}
-
-
-@dataclass
-class Bench:
-    name: str
-    methods: list[str]
-    rerank_queries: int
-    domains: dict[str, Config]
-    teacher_cache: str | None = None
-    like: dict[str, str] = field(default_factory=dict)  # domain -> the domain it reuses
-    rows: dict[str, list[str]] = field(default_factory=dict)  # domain -> its methods
-
-    def methods_of(self, domain: str) -> list[str]:
-        return self.rows.get(domain, self.methods)
-
-
-def load_bench(path: Path) -> Bench:
-    """Parse and check a bench recipe; every domain's config is complete after this."""
-    values = read_toml(path, "bench recipe")
-    known = {"name", "recipe", "methods", "rerank_queries", "teacher_cache", "defaults", "domains"}
-    if unknown := set(values) - known:
-        raise InputError(path, f"unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
-    methods = _methods(path, values.get("methods", list(METHODS)))
-    domains = values.get("domains", [])
-    if not domains:
-        raise InputError(path, "no [[domains]]")
-    base = load_config(path.parent / values["recipe"] if "recipe" in values else None)
-    apply_table(base, values.get("defaults", {}), str(path), path.parent)
-    configs: dict[str, Config] = {}
-    like: dict[str, str] = {}
-    rows: dict[str, list[str]] = {}
-    for table in domains:
-        table = dict(table)
-        name = table.pop("name", None)
-        like[name] = table.pop("like", name)
-        if not values.get("teacher_cache"):
-            if like[name] not in [*configs, name]:
-                raise InputError(
-                    path, f"domain {name}: like = {like[name]!r} names no earlier domain"
-                )
-            like[name] = like.get(like[name], like[name])  # a chain ends where the scores are
-        if "methods" in table:
-            rows[name] = _methods(path, table.pop("methods"))
-        if not name or name in configs:
-            raise InputError(path, f"each domain needs a unique name (got {name!r})")
-        config = copy.deepcopy(base)
-        config.name = name
-        apply_table(config, table, f"{path} (domain {name})", path.parent)
-        if not config.data.qrels:
-            raise InputError(path, f"domain {name}: a bench needs qrels to evaluate")
-        configs[name] = config
-    return Bench(
-        values.get("name", path.stem),
-        methods,
-        values.get("rerank_queries", 0),
-        configs,
-        values.get("teacher_cache"),
-        like,
-        rows,
-    )
-
-
-def _methods(path: Path, methods: list[str]) -> list[str]:
-    if bad := [m for m in methods if m not in METHODS]:
-        raise InputError(path, f"unknown method(s) {bad} (known: {', '.join(METHODS)})")
-    return methods
+from adapt.pipeline import Pipeline
+from adapt.stages import baselines
+from adapt.stages.context import make_scorer
+from adapt.stages.score import score
 
 
 def run_bench(recipe: Path, out: Path, console: Console) -> dict:
-    from adapt import bench_report
-
     bench = load_bench(recipe)
     inputs = {name: load_inputs(config) for name, config in bench.domains.items()}  # fail early
     shared = {name: _shared(bench, name, out) for name in bench.domains}
@@ -200,9 +112,8 @@ class DomainRunner:
         docs = self.inputs.doc_by_id
         rows = [{"query_id": q.id, "hits": hits[q.id][:k]} for q in queries]
         scorer = make_scorer(self.config.teacher, self.cache, self.console)
-        with make_progress(self.console) as progress:
-            advance = TeacherBar(progress, "teacher: reranking", sum(len(r["hits"]) for r in rows))
-            records = score_candidates(scorer, rows, {q.id: q for q in queries}, docs, advance)
+        by_id = {q.id: q for q in queries}
+        records, _ = score(scorer, rows, by_id, docs, self.console, "teacher: reranking")
         ranking = {
             r["query_id"]: list(zip(r["docs"], r["scores"]))
             + [tuple(h) for h in hits[r["query_id"]][k:]]

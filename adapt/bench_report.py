@@ -6,6 +6,7 @@ import html
 import io
 from pathlib import Path
 
+from adapt.bench_recipe import LABELS, Bench
 from adapt.evaluate import METRICS, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
 from adapt.report import best_reference, start_label, targets_text, verdict
@@ -21,8 +22,6 @@ def _stage_seconds(run_dir: Path, last_iteration: int) -> float:
 
 
 def _rows(domain: Path, methods: list[str], kind: str) -> list[dict]:
-    from adapt.bench import LABELS
-
     rows = []
     for method in methods:
         folder = domain / method
@@ -104,7 +103,7 @@ def _diagnostics(domain: Path) -> dict:
     return found
 
 
-def build(out: Path, bench) -> dict:
+def build(out: Path, bench: Bench) -> dict:
     domains = {}
     for name, config in bench.domains.items():
         rows = _rows(out / name, bench.methods_of(name), config.student.kind)

@@ -314,3 +314,14 @@ def read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
         for hits in ranking.values():
             hits.sort(key=lambda hit: -hit[1])
     return ranking
+
+
+def corpus_digest(docs: list[Document]) -> str:
+    """The corpus's content (ids, titles, texts), as every stored index and stage records it: a
+    file edited in place is another corpus.
+
+    >>> corpus_digest([Document("d1", "text", "title")])
+    'db046b2191a5f472'
+    """
+    value = [(d.id, d.title, d.text) for d in docs]
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]

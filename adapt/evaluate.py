@@ -13,10 +13,14 @@ pytrec_eval returned: the mean over the judged queries the run covers, the defau
 """
 
 import math
+from collections.abc import Callable
+from pathlib import Path
+from string import ascii_letters
 
 import pytrec_eval
 
-from adapt.data import Qrels, Ranking
+from adapt.data import Qrels, Ranking, read_qrels, read_run
+from adapt.errors import AdaptError
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 DEPTHS = {"ndcg@10": 10, "recall@100": 100, "mrr@10": 10}
@@ -93,3 +97,84 @@ def describe_test(test: dict[str, float]) -> str:
     p = test["p_value"]
     shown = "p<0.001" if p < 0.001 else f"p={p:.3f}"
     return f"{test['delta'] * 100:+.1f} ({shown}, {test['wins']}/{test['losses']})"
+
+
+def evaluate_run_file(
+    run_file: Path,
+    qrels: Path,
+    say: Callable[[str], None],
+    complete: bool = False,
+    ignore_identical_ids: bool = False,
+) -> dict[str, float]:
+    """`adapt eval`: the mean metrics of a TREC or JSONL run file against qrels (a file, or a
+    BEIR folder's test split), with BEIR's semantics. What a reader must know about the means
+    (the split read, the queries covered, a run cut shallower than a metric) goes to `say`."""
+    judged = read_qrels(qrels_file(qrels, say))
+    ranking = read_run(run_file)
+    _coverage(run_file, list(ranking), list(judged), complete, say)
+    deepest = max(len(hits) for hits in ranking.values())
+    cut = [f"{m} is {m.split('@')[0]}@{deepest}" for m, depth in DEPTHS.items() if deepest < depth]
+    if cut:  # a run cut at K hits (`adapt search --k K`) turns recall@100 into recall@K
+        say(f"warning: the run has at most {deepest} hits per query: {', '.join(cut)}")
+    values = per_query(
+        judged, ranking, complete=complete, ignore_identical_ids=ignore_identical_ids
+    )
+    return summarize(values)
+
+
+def qrels_file(path: Path, say: Callable[[str], None]) -> Path:
+    """A qrels file, or a BEIR folder (or its qrels/): its test split, the one BEIR reports."""
+    if not path.is_dir():
+        return path
+    folder = path / "qrels" if (path / "qrels").is_dir() else path
+    chosen = folder / "test.tsv"
+    if not chosen.is_file():
+        splits = ", ".join(sorted(p.stem for p in folder.glob("*.tsv"))) or "none"
+        raise AdaptError(f"{folder}: no test.tsv; splits present: {splits} (pass one as --qrels)")
+    say(f"qrels: {chosen}, the test split of {path}")
+    return chosen
+
+
+def _coverage(
+    run_file: Path,
+    run_ids: list[str],
+    judged_ids: list[str],
+    complete: bool,
+    say: Callable[[str], None],
+) -> None:
+    """A run that misses judged queries changes what the mean means: say how many it covers."""
+    covered = len(set(run_ids) & set(judged_ids))
+    if not covered:
+        hint = _id_hint(run_ids, judged_ids)
+        raise AdaptError(f"{run_file}: covers none of the {len(judged_ids)} judged queries{hint}")
+    line = f"{run_file}: covers {covered} of {len(judged_ids)} judged queries"
+    if covered < len(judged_ids):
+        line += (
+            "; the other ones count as 0 (--complete)"
+            if complete
+            else "; the mean is over these only (--complete counts the others as 0)"
+        )
+    say(line)
+    unjudged = len(set(run_ids) - set(judged_ids))
+    if unjudged:
+        say(
+            f"warning: {unjudged} of the run's {len(set(run_ids))} queries have no judgments: "
+            "are these the qrels of the run's queries?"
+        )
+
+
+def _id_hint(run_ids: list[str], judged_ids: list[str]) -> str:
+    """Why nothing matched, when the two sides differ only by a prefix ('q1' against '1').
+
+    >>> _id_hint(["q1"], ["1"])
+    "; its ids look like 'q1', the qrels' like '1'"
+    """
+
+    def bare(qid: str) -> str:
+        return qid.lstrip(ascii_letters + "_-")
+
+    judged = {bare(q): q for q in judged_ids if bare(q)}
+    for qid in run_ids:
+        if bare(qid) in judged:
+            return f"; its ids look like '{qid}', the qrels' like '{judged[bare(qid)]}'"
+    return ""

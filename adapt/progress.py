@@ -22,7 +22,10 @@ from rich.progress import (
 from rich.text import Text
 
 from adapt import hub
+from adapt.config import TeacherConfig
+from adapt.data import Document
 from adapt.io import atomic_open, read_json
+from adapt.teacher.templates import load_template
 
 ESTIMATE_AFTER_S = 3.0  # measure this long (the first batch warms the model up) before saying
 MIN_MEASURED = 16  # prompts a stored rate must rest on
@@ -125,6 +128,18 @@ def _cpu() -> str:
 def rate_key(*parts: str) -> str:
     """A teacher setting on this machine: a rate measured elsewhere says nothing here."""
     return " | ".join([*parts, _cpu()])
+
+
+def teacher_rate_key(t: TeacherConfig, dtype: str, template: str) -> str:
+    """A teacher setting (at its resolved dtype) and template, on this machine."""
+    return rate_key(t.model, t.engine, dtype, t.device, template)
+
+
+def passage_chars(t: TeacherConfig, docs: list[Document], template: str) -> float:
+    """The corpus's mean passage length as the teacher reads it (cut at the template's token
+    limit, about four characters a token): what a stored rate is scaled by."""
+    limit = 4 * (t.max_document_tokens or load_template(template).max_document_tokens)
+    return sum(min(len(d.full_text), limit) for d in docs) / len(docs)
 
 
 def known_rate(key: str) -> dict | None:

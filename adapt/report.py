@@ -67,6 +67,53 @@ def verdict(references: list[dict], adapted: list[dict]) -> list[str]:
     return lines
 
 
+def _hybrid(run_dir: Path, kind: str, references: list[dict], adapted: list[dict]) -> list[dict]:
+    """Each evaluated student fused with BM25 (and the bi-encoder) at query time, with its
+    paired test against the best row that is not hybrid: what fusion adds to what the user
+    could take home without it."""
+    plain = best_reference(references + adapted)
+    start = next((r for r in references if r["name"] == "iteration 0"), None)
+    rows = []
+    for folder in _iterations(run_dir):
+        if not (folder / "eval-hybrid.json").is_file():
+            continue
+        iteration = int(folder.name.split("-")[1])
+        found = read_json(folder / "eval-hybrid.json")
+        name = start_label(kind) if iteration == 0 else f"iteration {iteration}"
+        row = {
+            "iteration": iteration,
+            "label": f"{name} + {found['signals']} (hybrid)",
+            "metrics": found["metrics"],
+            "weights": found["weights"],
+            "per_query": found["per_query"],
+        }
+        if start is not None:
+            row["vs_start"] = paired_test(
+                start["per_query"]["ndcg@10"], found["per_query"]["ndcg@10"]
+            )
+        if plain is not None:
+            row["vs_best_plain"] = {
+                "reference": plain["label"],
+                **paired_test(plain["per_query"]["ndcg@10"], found["per_query"]["ndcg@10"]),
+            }
+        rows.append(row)
+    return rows
+
+
+def take_home(references: list[dict], adapted: list[dict], hybrid: list[dict]) -> list[str]:
+    """The retriever to take home, by these evaluation queries: the best row of all, and, when
+    it is a hybrid, whether it beats the best one without fusion significantly."""
+    rows = references + adapted + hybrid
+    if not rows:
+        return []
+    best = max(rows, key=lambda r: r["metrics"]["ndcg@10"])
+    line = f"Take home: **{best['label']}** (nDCG@10 {best['metrics']['ndcg@10'] * 100:.1f}"
+    if "vs_best_plain" in best:
+        test = best["vs_best_plain"]
+        line += f"; {describe_test(test)} against {test['reference']}"
+    return [line + "), by the evaluation queries."]
+
+
 def _iterations(run_dir: Path) -> list[Path]:
     found = [p for p in run_dir.glob("iter-*") if p.name.split("-")[1].isdigit()]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
@@ -141,9 +188,11 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         if (folder / "start.json").is_file():
             row["start"] = read_json(folder / "start.json")
         rows.append(row)
+    hybrid = _hybrid(run_dir, config_dict["student"].get("kind", "colbert"), references, adapted)
     summary = {
         "run": str(run_dir),
-        "verdict": verdict(references, adapted),
+        "verdict": verdict(references, adapted) + take_home(references, adapted, hybrid),
+        "hybrid": [{k: v for k, v in r.items() if k != "per_query"} for r in hybrid],
         "baselines": {
             r["name"]: {"label": r["label"], "metrics": r["metrics"], "wall_s": r["wall_s"]}
             for r in references
@@ -286,6 +335,12 @@ def markdown(summary: dict) -> str:
             against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
             name = start if row["iteration"] == 0 else f"iteration {row['iteration']}"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} | {against} |")
+        for row in summary.get("hybrid", []):
+            cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
+            test, plain = row.get("vs_start"), row.get("vs_best_plain")
+            versus = describe_test(test) if test else "—"
+            against = f"{describe_test(plain)} vs {plain['reference']}" if plain else "—"
+            lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {versus} | {against} |")
         lines.append("")
     else:
         lines += [_no_metrics(summary), ""]
@@ -310,3 +365,18 @@ def markdown(summary: dict) -> str:
             + ", ".join(f"{k} {v}" for k, v in summary["timings_s"].items()),
         ]
     return "\n".join(lines) + "\n"
+
+
+def compare(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Several runs' evaluated iterations side by side: a header and its rows."""
+    rows = [
+        [
+            summary["run"],
+            str(row["iteration"]),
+            *(f"{row['metrics'][m] * 100:.1f}" for m in METRICS),
+        ]
+        for summary in summaries
+        for row in summary["iterations"]
+        if "metrics" in row
+    ]
+    return ["run", "iteration", *METRICS], rows

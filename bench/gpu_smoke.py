@@ -48,6 +48,17 @@ from adapt import hub, pipeline
 from adapt.config import load_config
 from adapt.device import resolve
 from adapt.retriever.colbert import ColBERT
+from adapt.stages import (
+    baselines,
+    candidates,
+    evaluate,
+    index,
+    pairs,
+    score,
+    start,
+    targets,
+    train,
+)
 
 TOY_QWEN = (64, 128, 2, 4, 2, True)  # hidden, intermediate, layers, heads, kv heads, tied
 TOY_BERT = {
@@ -225,17 +236,7 @@ def smoke_config(data: Path, student: Path, teacher: Path, size: Size):
 # -- what each stage ran on ------------------------------------------------------------------
 
 
-STAGES = (
-    "start_checkpoint",
-    "index",
-    "evaluate",
-    "baselines",
-    "candidates",
-    "pointwise",
-    "targets",
-    "pairs",
-    "train",
-)
+STAGES = (start, index, evaluate, baselines, candidates, score, targets, pairs, train)
 
 
 def _device_of(module: torch.nn.Module) -> str:
@@ -253,15 +254,16 @@ class Observer:
     stages: dict[str, dict] = field(default_factory=dict)
     _seen: dict[str, str] = field(default_factory=dict)
     _loading: float = 0.0
-    _depth: int = 0  # Pipeline.student calls load_student: time the outer call only
+    _depth: int = 0  # a wrapped call inside another: time the outer call only
 
     def install(self) -> None:
+        for stage in STAGES:
+            stage.step = self._stage(stage.step, stage.__name__.rsplit(".", 1)[1])
         cls = pipeline.Pipeline
-        for name in STAGES:
-            setattr(cls, name, self._stage(getattr(cls, name)))
         cls.student = self._model(cls.student, "student", lambda s: s)
         cls.scorer = self._model(cls.scorer, "teacher", lambda s: s.backend.model)
-        pipeline.load_student = self._model(pipeline.load_student, "student", lambda s: s)
+        for module in (start, train):  # the start's and the trained student, loaded there
+            module.load_student = self._model(module.load_student, "student", lambda s: s)
 
     def _model(self, get: Callable, role: str, module: Callable) -> Callable:
         @functools.wraps(get)
@@ -279,7 +281,7 @@ class Observer:
 
         return wrapped
 
-    def _stage(self, method: Callable) -> Callable:
+    def _stage(self, method: Callable, stage: str) -> Callable:
         @functools.wraps(method)
         def wrapped(pipe, *args, **kwargs):
             before, self._seen, self._loading = set(pipe.timings), {}, 0.0
@@ -288,7 +290,7 @@ class Observer:
             result = method(pipe, *args, **kwargs)
             wall = time.perf_counter() - start
             new = [k for k in pipe.timings if k not in before]
-            name = new[0] if new else f"iter-0/{method.__name__}"
+            name = new[0] if new else f"iter-0/{stage}"
             self.stages[name] = {
                 "wall_s": pipe.timings.get(name, round(wall, 3)),
                 "models": dict(self._seen),

@@ -1,4 +1,4 @@
-"""How often the label-free check (adapt/guard.py) makes the call the labels make.
+"""How often the label-free check (adapt/stages/guard.py) makes the call the labels make.
 
     python bench/guard.py runs/demo /tmp/sf-real /tmp/sf-gen ...
 
@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 from adapt.evaluate import describe_test
-from adapt.guard import call
 from adapt.io import read_json
+from adapt.stages.guard import call
 
 SIGN = {True: "yes", False: "no", None: "—"}
 

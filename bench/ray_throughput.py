@@ -5,7 +5,8 @@ questions against their BM25 top-k, as `adapt score` would send them. Rows: the 
 this process at each `--threads`, then a `RayTeacher` with each `--actors` count (one CPU and
 one thread each) on the cluster at `--ray-address`. Each row scores into a fresh cache; loading
 the teacher (every actor's) is left out of its time. Each row's scores are compared with the
-first row's: the units are the same, so on the same machine they should be the same bits.
+first row's: the units are the same, so on the same machine at the same thread count they should
+be the same bits.
 With `--driver-prompts N` a last row times the driver alone on N prompts (every demo question
 against every passage): a stand-in teacher with the real tokenizer that answers zeros, in units
 of 64, so the row is the cache lookups, truncation, prompt building, units and commits one

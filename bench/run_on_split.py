@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from adapt import baselines
 from adapt.config import load_config
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
 from adapt.retriever.backend import FILENAMES, open_index
 from adapt.retriever.student import load_student
+from adapt.stages import baselines
 
 
 def main() -> None:

@@ -23,11 +23,11 @@ import torch
 from adapt.config import StudentConfig
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.pipeline import PROJECTION_SAMPLE
 from adapt.retriever.bm25 import bm25_search
 from adapt.retriever.dense import DenseEncoder, DenseIndex
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.student import load_student
+from adapt.stages.start import PROJECTION_SAMPLE
 
 SWITCH = {True: "on", False: "off"}
 

@@ -26,9 +26,9 @@ from adapt.config import DistillConfig, StudentConfig
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.distill.train import Example, train
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.pipeline import start_student
 from adapt.precision import cpu_flags
 from adapt.retriever.index import ExactIndex
+from adapt.stages.start import start_student
 
 
 def main() -> None:

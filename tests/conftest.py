@@ -145,6 +145,16 @@ def smol_backend():
     return TransformersBackend("smollm2-135m", dtype="float32", batch_size=4)
 
 
+@pytest.fixture()
+def one_thread():
+    """torch on one thread here, as in a one-CPU Ray actor: query likelihood's log-softmax sums
+    over the vocabulary in per-thread parts, so two threads here differ from one there by 1e-6."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_colbert(tiny_bert, tmp_path_factory) -> Path:
     """The tiny BERT as a ColBERT checkpoint: a 16-dim head fitted to DOCS, colbert-ai layout."""
@@ -233,3 +243,29 @@ def run_cli(monkeypatch, capsys, *args, cwd: Path | None = None) -> subprocess.C
 def cli(monkeypatch, capsys):
     """run_cli bound to this test's monkeypatch and capsys."""
     return lambda *args, cwd=None: run_cli(monkeypatch, capsys, *args, cwd=cwd)
+
+
+def labels_config(tiny_beir: Path, tiny_bert: Path, **data):
+    """A one-iteration run of the tiny student on the labels teacher, evaluated with the test
+    qrels: the whole loop in seconds, no language model."""
+    from adapt.config import load_config
+
+    return load_config(
+        None,
+        {
+            "data.corpus": str(tiny_beir),
+            "data.queries": str(tiny_beir),
+            "data.qrels": str(tiny_beir / "qrels" / "test.tsv"),
+            "student.model": str(tiny_bert),
+            "student.dim": 16,
+            "student.doc_maxlen": 16,
+            "student.eval_doc_maxlen": 16,
+            "student.query_maxlen": 12,
+            "teacher.model": "labels",
+            "distill.top_k": 3,
+            "distill.nway": 3,
+            "distill.delta": 3,
+            "distill.batch_size": 2,
+            **{f"data.{k}": v for k, v in data.items()},
+        },
+    )

@@ -7,7 +7,8 @@ import os
 import pytest
 from rich.console import Console
 
-from adapt.bench import _share_start, load_bench, run_bench
+from adapt.bench import _share_start, run_bench
+from adapt.bench_recipe import load_bench
 from adapt.errors import InputError
 from adapt.io import read_json
 

@@ -103,7 +103,7 @@ def test_qrels_judging_nothing_known_are_refused(tiny_beir):
 
 def test_evaluation_uses_only_the_known_judgments(tiny_beir):
     from adapt.config import load_config
-    from adapt.pipeline import load_inputs
+    from adapt.inputs import load_inputs
 
     qrels = tiny_beir / "qrels/test.tsv"
     qrels.write_text(qrels.read_text() + "q1\tgone\t1\nq9\td1\t1\n")
@@ -119,7 +119,7 @@ def test_halves_adapt_on_one_and_evaluate_on_the_other(tiny_beir):
     """A collection with one set of qrels: the qrels judge both halves, and that is no error."""
     from adapt.config import load_config
     from adapt.data import query_half
-    from adapt.pipeline import load_inputs
+    from adapt.inputs import load_inputs
 
     config = load_config(
         None,

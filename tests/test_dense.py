@@ -10,8 +10,6 @@ from adapt.retriever.dense import DenseEncoder, DenseIndex
 from tests.conftest import DOCS, QUERIES
 from tests.test_pipeline import _config
 
-pytest.importorskip("faiss", reason="faiss is the [dense] extra")
-
 
 def test_a_saved_dense_student_loads_in_sentence_transformers(tiny_bert, tmp_path):
     sentence_transformers = pytest.importorskip("sentence_transformers")
@@ -81,7 +79,7 @@ def test_plaid_is_refused_for_a_dense_student():
 
 
 def test_the_bi_encoder_baseline_needs_no_faiss_and_ranks_as_the_faiss_index(tiny_bert):
-    """`adapt run` reports the bi-encoder without the [dense] extra: one matrix product."""
+    """`adapt run` reports the bi-encoder baseline with one matrix product, no faiss index."""
     from adapt.retriever.dense import exact_search
 
     docs = [Document(i, t) for i, t in DOCS]

@@ -4,8 +4,8 @@ run whose check never reuses a passage the teacher wrote an adaptation query for
 import json
 
 from adapt.data import Document
-from adapt.guard import call, held_out_passages, known_items
 from adapt.io import read_jsonl
+from adapt.stages.guard import call, held_out_passages, known_items
 from adapt.teacher.generation import unique_queries
 from tests.test_generation import _recipe
 from tests.test_kill import run_args

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from adapt.distill.losses import kd_loss, pair_loss
+from adapt.distill.losses import kd_loss, pair_loss, standardize
 
 S = torch.tensor([[1.0, 0.0, -1.0]])
 T = torch.tensor([[0.0, 2.0, 0.0]])
@@ -39,15 +39,47 @@ def test_padded_passages_are_left_out_of_kd():
     assert kd_loss(padded_s, padded_t, valid).item() == pytest.approx(kd_loss(S, T, ALL).item())
 
 
-def test_pair_loss_is_the_kl_of_each_pair_target_summed_over_pairs():
+def test_pair_loss_is_the_kl_of_each_pair_target_averaged_over_pairs():
     pairs = torch.tensor([[[0, 1], [1, 2]]])
     target = torch.tensor([[0.9, 0.2]])
     valid = torch.tensor([[True, True]])
     sigma = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    expected = _kl([0.9, 0.1], [sigma(1.0), 1 - sigma(1.0)]) + _kl(
-        [0.2, 0.8], [sigma(1.0), 1 - sigma(1.0)]
-    )
+    expected = (
+        _kl([0.9, 0.1], [sigma(1.0), 1 - sigma(1.0)])
+        + _kl([0.2, 0.8], [sigma(1.0), 1 - sigma(1.0)])
+    ) / 2
     assert pair_loss(S, pairs, target, valid).item() == pytest.approx(expected, abs=1e-6)
     only_first = torch.tensor([[True, False]])
     first = _kl([0.9, 0.1], [sigma(1.0), 1 - sigma(1.0)])
     assert pair_loss(S, pairs, target, only_first).item() == pytest.approx(first, abs=1e-6)
+
+
+def test_pair_loss_weighs_each_query_alike_whatever_its_number_of_pairs():
+    scores = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0]])
+    pairs = torch.tensor([[[0, 1], [1, 2]], [[0, 1], [0, 0]]])
+    target = torch.tensor([[0.2, 0.2], [0.9, 0.5]])
+    valid = torch.tensor([[True, True], [True, False]])
+    first = pair_loss(scores[:1], pairs[:1], target[:1], valid[:1]).item()
+    second = pair_loss(scores[1:], pairs[1:, :1], target[1:, :1], valid[1:, :1]).item()
+    both = pair_loss(scores, pairs, target, valid).item()
+    assert both == pytest.approx((first + second) / 2, abs=1e-6)
+
+
+def test_a_batch_without_pairs_adds_nothing_and_keeps_the_graph():
+    scores = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    none = torch.zeros(1, 1, dtype=torch.bool)
+    loss = pair_loss(scores, torch.zeros(1, 1, 2, dtype=torch.long), torch.tensor([[0.5]]), none)
+    loss.backward()
+    assert loss.item() == 0.0 and scores.grad is not None
+
+
+def test_standardized_scores_ignore_each_querys_scale_and_padding():
+    valid = torch.tensor([[True, True, True, False]])
+    short = torch.tensor([[0.1, 0.2, 0.3, 0.0]])
+    long = torch.tensor([[10.0, 20.0, 30.0, 99.0]])
+    assert torch.allclose(standardize(short, valid), standardize(long, valid), atol=1e-5)
+    assert standardize(long, valid)[0, 3].item() == 0.0
+    flat = torch.tensor([[2.0, 2.0, 2.0, 2.0]], requires_grad=True)
+    out = standardize(flat, torch.ones(1, 4, dtype=torch.bool))
+    out.sum().backward()
+    assert out.abs().sum().item() == 0.0 and torch.isfinite(flat.grad).all()

@@ -18,6 +18,8 @@ from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import load_template
 from tests.conftest import WORDS
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # the local engine at the actors' one thread
+
 
 @contextlib.contextmanager
 def local_cluster() -> Iterator:

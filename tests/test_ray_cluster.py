@@ -21,7 +21,9 @@ from tests.conftest import N_HITS, N_QUERIES, tiny_student
 from tests.test_kill import _score, _stored, run_args, score_args
 from tests.test_ray import documents, local_cluster, teacher_settings
 
-pytestmark = pytest.mark.slow  # each loads the teacher on both workers: CI runs them (-m slow)
+# Each loads the teacher on both workers: CI runs them (-m slow). The local engine runs at the
+# actors' one thread.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

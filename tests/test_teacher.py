@@ -192,7 +192,7 @@ def test_seq2seq_teacher_scores_labels_and_likelihoods(tiny_bert, tmp_path):
 def test_a_conversion_that_finishes_second_keeps_the_first(tmp_path):
     """Shard processes started together convert the same GGUF at once; the one whose rename comes
     second finds the folder filled and must use it, not fail (it did, on a cold cache)."""
-    from adapt.teacher.backends import _publish
+    from adapt.teacher.base import _publish
 
     target = tmp_path / "model"
     for name in ("first", "second"):

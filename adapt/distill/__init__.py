@@ -14,4 +14,14 @@ def check_distill(d: DistillConfig) -> None:
     for name in ("batch_size", "lr", "temperature"):
         if getattr(d, name) <= 0:
             raise AdaptError(f"distill.{name} = {getattr(d, name)}: it must be positive")
+    if d.steps < 0:
+        raise AdaptError(f"distill.steps = {d.steps}: it must be 0 (use epochs) or more")
+    for name, allowed in (
+        ("schedule", ("linear", "constant")),
+        ("student_scores", ("raw", "zscore")),
+    ):
+        if getattr(d, name) not in allowed:
+            raise AdaptError(
+                f"distill.{name} = {getattr(d, name)!r}: choose one of {', '.join(allowed)}"
+            )
     Weights(d.teacher_weight, d.bm25_weight, d.biencoder_weight)

@@ -12,9 +12,13 @@ from adapt.config import DistillConfig
 from adapt.data import Document, Query
 from adapt.device import autocast
 from adapt.distill import distributed
-from adapt.distill.losses import kd_loss, pair_loss
+from adapt.distill.losses import kd_loss, pair_loss, standardize
 from adapt.distill.targets import confident_pairs
 from adapt.retriever.student import Student
+
+# In the train stage's record: v2 averages L_pair over pairs, sums MaxSim in fp32 and knows
+# distill.steps / schedule / student_scores, so a run trained before them trains again.
+TRAINER_VERSION = "trainer-v2"
 
 
 @dataclass
@@ -86,6 +90,51 @@ def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
     }
 
 
+def total_steps(n_examples: int, config: DistillConfig) -> int:
+    """Optimizer steps of a training run: `distill.steps` when set, else `epochs` passes.
+
+    >>> total_steps(100, DistillConfig(batch_size=8, epochs=2, steps=0))
+    26
+    >>> total_steps(100, DistillConfig(batch_size=8, epochs=2, steps=50))
+    50
+    """
+    return config.steps or max(1, math.ceil(n_examples / config.batch_size) * config.epochs)
+
+
+def learning_rate_factor(step: int, total: int, config: DistillConfig) -> float:
+    """The learning rate's multiplier at `step`: linear warmup, then linear decay to zero or
+    constant. Constant keeps every checkpoint along the run a fair "trained N steps" model,
+    which is what the guard chooses among.
+
+    >>> c = DistillConfig(warmup_ratio=0.2, schedule="constant")
+    >>> [round(learning_rate_factor(s, 10, c), 3) for s in (0, 1, 2, 9)]
+    [0.333, 0.667, 1.0, 1.0]
+    >>> c.schedule = "linear"
+    >>> [round(learning_rate_factor(s, 10, c), 3) for s in (0, 1, 2, 9)]
+    [0.333, 0.667, 1.0, 0.125]
+    """
+    warmup = int(total * config.warmup_ratio)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if config.schedule == "constant":
+        return 1.0
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def batches(examples: list[Example], config: DistillConfig, rng: random.Random, total: int):
+    """`total` batches of `batch_size` examples: passes over a fresh shuffle each, the last
+    batch of a pass smaller (the same order on every rank: same seed)."""
+    done = 0
+    while True:
+        order = list(examples)
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            if done == total:
+                return
+            yield order[start : start + config.batch_size]
+            done += 1
+
+
 def train(
     model: Student,
     examples: list[Example],
@@ -94,53 +143,45 @@ def train(
     seed: int,
     on_step: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train in place; returns one log row per step (losses, learning rate)."""
+    """Train in place; returns one log row per step (losses, learning rate). `on_step` sees
+    each row after its step, while the model holds that step's weights (checkpoints)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
-    total = max(1, steps_per_epoch * config.epochs)
-    warmup = int(total * config.warmup_ratio)
+    total = total_steps(len(examples), config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (
-            (step + 1) / (warmup + 1)
-            if step < warmup
-            else max(0.0, (total - step) / max(1, total - warmup))
-        ),
+        optimizer, lambda step: learning_rate_factor(step, total, config)
     )
     rank, world = distributed.rank_and_world()
     model.train()
     log: list[dict[str, float]] = []
     with dropout_rates(model, keep=config.dropout):
-        for _ in range(config.epochs):
-            order = list(examples)
-            rng.shuffle(order)  # the same order on every rank: same seed
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                share = batch[rank::world]
-                micro = config.micro_batch or len(share) or 1
-                optimizer.zero_grad()
-                sums: dict[str, torch.Tensor] = {}
-                for lo in range(0, len(share), micro):
-                    chunk = share[lo : lo + micro]
-                    losses = _losses(model, chunk, config, doc_maxlen)
-                    # Losses are means over a chunk's queries: weighting each chunk by its share of
-                    # the global batch makes the summed gradients those of the whole batch at once.
-                    weight = len(chunk) / len(batch)
-                    (weight * losses["loss"]).backward()
-                    for name, value in losses.items():
-                        sums[name] = sums.get(name, 0.0) + weight * value.detach()
-                if world > 1:
-                    sums = distributed.sum_gradients_and_values(model, sums)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                row = {name: float(value) for name, value in sums.items()}
-                row.update(lr=schedule.get_last_lr()[0], step=len(log) + 1)
-                log.append(row)
-                if on_step:
-                    on_step(row)
+        for batch in batches(examples, config, rng, total):
+            share = batch[rank::world]
+            micro = config.micro_batch or len(share) or 1
+            optimizer.zero_grad()
+            sums: dict[str, torch.Tensor] = {}
+            for lo in range(0, len(share), micro):
+                chunk = share[lo : lo + micro]
+                losses = _losses(model, chunk, config, doc_maxlen)
+                # Losses are means over a chunk's queries: weighting each chunk by its share of
+                # the global batch makes the summed gradients those of the whole batch at once.
+                weight = len(chunk) / len(batch)
+                (weight * losses["loss"]).backward()
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + weight * value.detach()
+            if world > 1:
+                sums = distributed.sum_gradients_and_values(model, sums)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            row = {name: float(value) for name, value in sums.items()}
+            row.update(lr=schedule.get_last_lr()[0], step=len(log) + 1)
+            log.append(row)
+            if on_step:
+                model.eval()
+                on_step(row)
+                model.train()
     model.eval()
     return log
 
@@ -171,6 +212,8 @@ def _losses(
     with autocast(model):  # bf16 forward where student.dtype says; weights and Adam stay fp32
         student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
     student = student.float()  # the losses in fp32
+    if config.student_scores == "zscore":
+        student = standardize(student, tensors["valid"])
     losses = {
         "kd": kd_loss(student, tensors["teacher"], tensors["valid"], config.temperature),
         "pair": pair_loss(student, tensors["pairs"], tensors["target"], tensors["pair_valid"]),

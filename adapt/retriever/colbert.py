@@ -142,7 +142,12 @@ class ColBERT(nn.Module):
         encoded = self.encode_queries(queries)
         doc_emb, doc_mask = self.encode_docs_sorted(docs, doc_maxlen)
         doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
-        return maxsim_paired(encoded, doc_emb, doc_mask.view(len(queries), width, -1))
+        # MaxSim in fp32 (outside autocast), as evaluation sums it: bf16 rounds a 20-term sum in
+        # steps of 0.06 to 0.125, about half the gap between a query's neighbouring candidates.
+        with torch.autocast(encoded.device.type, enabled=False):
+            return maxsim_paired(
+                encoded.float(), doc_emb.float(), doc_mask.view(len(queries), width, -1)
+            )
 
     def save(
         self, path: Path, extra_metadata: dict | None = None, location: Path | None = None

@@ -71,7 +71,8 @@ class DenseEncoder(nn.Module):
         """[b, width] scaled cosine scores of each query against its own `width` documents."""
         q = self.encode(queries)
         d = self.encode(docs, doc_maxlen).view(len(queries), width, -1)
-        return SCORE_SCALE * torch.einsum("bd,bnd->bn", q, d)
+        with torch.autocast(q.device.type, enabled=False):  # cosines in fp32, as in search
+            return SCORE_SCALE * torch.einsum("bd,bnd->bn", q.float(), d.float())
 
     def save(
         self, path: Path, extra_metadata: dict | None = None, location: Path | None = None
@@ -117,7 +118,7 @@ def exact_search(
     model: str, maxlen: int, docs: list[Document], queries: list[Query], k: int
 ) -> Ranking:
     """The start's encoder as it ships, searched exhaustively with one matrix product: the
-    bi-encoder baseline, which needs no faiss (the `[dense]` extra is for the dense student)."""
+    bi-encoder baseline, which needs no faiss index."""
     from adapt.device import resolve
 
     encoder = DenseEncoder.load(model, maxlen).to(resolve("auto"))
@@ -157,7 +158,9 @@ def _faiss():
     try:
         import faiss
     except ImportError:
-        raise AdaptError("the dense index needs faiss: pip install 'adapt[dense]'") from None
+        raise AdaptError(
+            "the dense index needs faiss: pip install faiss-cpu (or faiss-gpu)"
+        ) from None
     return faiss
 
 

@@ -11,11 +11,6 @@ that says "Answer A" cannot change how a score is parsed.
 
 import inspect
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,8 +21,8 @@ from adapt import hub, precision
 from adapt.config import TeacherConfig
 from adapt.device import resolve
 from adapt.errors import AdaptError
-
-Progress = Callable[[int], None]
+from adapt.teacher.base import Progress, local_model_dir
+from adapt.teacher.labels import is_labels
 
 
 class Backend(Protocol):
@@ -48,60 +43,6 @@ class Backend(Protocol):
     def generate(
         self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int
     ) -> list[str]: ...
-
-
-def _convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantise once and save as safetensors: a GGUF loads in minutes, safetensors in seconds."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
-    except Exception as err:  # gguf raises assorted errors on a truncated or foreign file
-        raise AdaptError(
-            f"{gguf}: not a loadable GGUF model ({type(err).__name__}: {err})"
-        ) from None
-    config = AutoConfig.for_model(
-        **{k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
-    )
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    fresh.load_state_dict(loaded.state_dict(), strict=False)
-    fresh.tie_weights()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
-    try:
-        fresh.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        _publish(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Rename a finished conversion into place. Shards started together convert at once; the one
-    whose rename comes second finds the folder filled, and keeps the first's."""
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        if not (target / "config.json").is_file():
-            raise
-
-
-def local_model_dir(ref: str) -> tuple[str, str]:
-    """(what from_pretrained takes, fingerprint); a GGUF becomes a cached safetensors folder."""
-    location = hub.resolve(ref, "teacher")
-    path = Path(location)
-    if not path.exists():
-        return location, f"hub:{location}"
-    fingerprint = hub.weights_fingerprint(path, 1 << 20)
-    if path.suffix == ".gguf":
-        target = hub.cache_dir() / "converted" / f"{path.stem}-{fingerprint}"
-        if not (target / "config.json").is_file():
-            _convert_gguf(path, target)
-        return str(target), f"{path.name}:{fingerprint}"
-    return location, f"{path.name}:{fingerprint}"
 
 
 class TransformersBackend:
@@ -337,6 +278,8 @@ ENGINES = ("transformers", "vllm")
 
 def check_teacher(t: TeacherConfig) -> None:
     """Fail on a bad engine, dtype or device before any work, not after indexing."""
+    if is_labels(t.model):
+        return  # judgments: no model, engine or device
     if t.engine not in ENGINES:
         raise AdaptError(f"unknown teacher engine '{t.engine}' (known: {', '.join(ENGINES)})")
     if t.dtype not in precision.CHOICES:
@@ -348,13 +291,9 @@ def check_teacher(t: TeacherConfig) -> None:
 
 
 def load_backend(t: TeacherConfig) -> Backend:
-    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings); with
-    `t.ray_address`, a pool of them on that Ray cluster (adapt/teacher/ray_engine.py)."""
+    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings), in
+    this process; `ray_engine.load_teacher` puts it on a Ray cluster when `t` names one."""
     check_teacher(t)
-    if t.ray_address:
-        from adapt.teacher.ray_engine import RayTeacher
-
-        return RayTeacher(t)
     if t.engine == "vllm":
         from adapt.teacher.vllm_backend import VLLMBackend
 

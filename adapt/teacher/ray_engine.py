@@ -36,6 +36,7 @@ from rich.console import Console
 
 from adapt.config import TeacherConfig
 from adapt.errors import AdaptError
+from adapt.teacher.backends import Backend, load_backend
 from adapt.teacher.engine import Call
 
 LOCAL = "local"  # teacher.ray_address: a cluster of this machine alone, started for the run
@@ -102,8 +103,6 @@ class TeacherActor:
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         torch.set_num_threads(threads)
-        from adapt.teacher.backends import load_backend
-
         self.backend = load_backend(settings)
 
     def describe(self) -> dict:
@@ -297,6 +296,12 @@ class RayTeacher:
         for actor in self.pool:
             ray.kill(actor.handle)
         self.pool = []
+
+
+def load_teacher(t: TeacherConfig) -> Backend | RayTeacher:
+    """The teacher `t` names: its backend in this process, or with `t.ray_address` a pool of them
+    on that Ray cluster. Here, not in `load_backend`, which the actors call themselves."""
+    return RayTeacher(t) if t.ray_address else load_backend(t)
 
 
 def _reason(err: Exception) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from adapt import precision
 from adapt.errors import AdaptError
-from adapt.teacher.backends import Progress, local_model_dir
+from adapt.teacher.base import Progress, local_model_dir
 
 CHUNK = 256  # prompts per vLLM call: vLLM batches inside a call; chunks only drive the progress bar
 

@@ -1,6 +1,6 @@
-"""The baselines every adapted student stands beside: BM25, and the start's encoder as it ships
-(a bi-encoder: mean pooling, no ColBERT head). A user compares adapt with these, so `adapt run`
-with qrels and every `adapt bench` domain compute them through this one module.
+"""The baselines stage: what every adapted student stands beside, BM25 and the start's encoder
+as it ships (a bi-encoder: mean pooling, no ColBERT head). A user compares adapt with these, so
+`adapt run` with qrels and every `adapt bench` domain compute them through this one module.
 
 Each result is a small JSON (metrics, per-query values for paired tests, settings, wall time)
 kept under a fingerprint of what it depends on, so reruns skip it.
@@ -10,17 +10,15 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from adapt.config import Config
 from adapt.data import Document, Query, Ranking
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
+from adapt.inputs import Inputs
 from adapt.io import read_json, write_json
-
-if TYPE_CHECKING:  # the pipeline imports this module
-    from adapt.pipeline import Inputs
+from adapt.stages.context import RunContext
 
 LABELS = {"bm25": "BM25", "biencoder": "bi-encoder (start's encoder, mean pooling)"}
 
@@ -31,7 +29,7 @@ def applicable(config: Config, fresh_start: bool) -> list[str]:
     return ["bm25", "biencoder"] if fresh_start and config.student.kind == "colbert" else ["bm25"]
 
 
-def fingerprint(name: str, config: Config, inputs: "Inputs") -> str:
+def fingerprint(name: str, config: Config, inputs: Inputs) -> str:
     """What a baseline's numbers depend on: the content of the corpus, the evaluation queries
     and their judgments (the run's own digests of them: a file edited in place is new data),
     the depth, and for the bi-encoder its model and passage length."""
@@ -62,7 +60,7 @@ def retrieve(
     return ranking, {"model": s.model, "doc_maxlen": s.eval_doc_maxlen}
 
 
-def evaluate(name: str, config: Config, inputs: "Inputs", out: Path, console: Console) -> dict:
+def evaluate(name: str, config: Config, inputs: Inputs, out: Path, console: Console) -> dict:
     """The baseline's evaluation of `inputs`' evaluation queries at `out`, computed unless
     stored for the same fingerprint."""
     fp = fingerprint(name, config, inputs)
@@ -82,3 +80,17 @@ def evaluate(name: str, config: Config, inputs: "Inputs", out: Path, console: Co
     }
     write_json(out, result)
     return result
+
+
+def step(run: RunContext) -> None:
+    """`baselines/` in a run with qrels: every reported number stands beside what the user has
+    without adapt. Each baseline keeps its own record in its file."""
+    if not run.inputs.qrels:
+        return
+    fresh = read_json(run.folder(0) / "start.json").get("fresh_head", False)
+    wanted = applicable(run.config, fresh)
+    for stale in (run.path / "baselines").glob("*.json"):
+        if stale.stem not in wanted:  # e.g. a bi-encoder left from another start
+            stale.unlink()
+    for name in wanted:
+        evaluate(name, run.config, run.inputs, run.path / "baselines" / f"{name}.json", run.console)

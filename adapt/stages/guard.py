@@ -1,0 +1,169 @@
+"""The guard stage, a label-free check of the adapted student against its start: which
+checkpoint to use when there are no qrels to say (`guard/`).
+
+The teacher writes one query for each of a seeded sample of passages that adaptation never
+wrote a query for; each query's own passage is its one relevant document (the known-item test
+behind InPars' and Promptagator's filters). Every iteration's student retrieves for these queries
+from the whole corpus, and the nDCG@10 of the source passage, paired over queries, makes the
+call: the adapted student is recommended only when it is significantly better than the start.
+
+The distillation targets play no part in the check, so a student that learned to agree with a
+teacher no better than itself is not rewarded for the agreement. How often the call matches the
+labelled one is measured in docs/benchmarks.md (bench/guard.py).
+"""
+
+import random
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from adapt.config import Config
+from adapt.data import Document, Query, Ranking
+from adapt.evaluate import SIGNIFICANT, paired_test, per_query, summarize
+from adapt.io import read_jsonl, write_json, write_jsonl
+from adapt.stages.context import RunContext, record
+from adapt.stages.generate import write_queries, writing
+from adapt.teacher import generation
+from adapt.teacher.generation import source_of
+from adapt.teacher.scoring import TeacherScorer
+from adapt.teacher.templates import Template, load_template
+
+NO_CHECK_WITH_LABELS = (
+    "the labels teacher writes no queries; with judgments, held-out judged queries are the check"
+)
+NO_HELD_OUT = (
+    "every passage is the source of an adaptation query, so none is held out for it "
+    "(write queries for fewer passages with --generate-queries to keep some)"
+)
+
+
+def held_out_passages(docs: list[Document], n: int, seed: int, exclude: set[str]) -> list[Document]:
+    """`n` passages (at most those left), seeded apart from the adaptation sample, none of them
+    a source of an adaptation query."""
+    pool = [d for d in docs if d.id not in exclude]
+    return random.Random(f"check-{seed}").sample(pool, min(n, len(pool)))
+
+
+def known_items(queries: list[Query]) -> dict[str, dict[str, int]]:
+    """Qrels with each written query's source passage as its one relevant document."""
+    return {q.id: {source_of(q): 1} for q in queries}
+
+
+def call(start: dict[str, float], adapted: dict[str, float]) -> dict:
+    """The recommendation from per-query nDCG@10 of the start and the adapted student: the
+    adapted one only when it is significantly better; the start when it is not (a tie costs
+    nothing to keep the start) or when it is significantly worse."""
+    test = paired_test(start, adapted)
+    significant = test["p_value"] < SIGNIFICANT
+    if significant and test["delta"] > 0:
+        outcome = "better"
+    elif significant:
+        outcome = "worse"
+    else:
+        outcome = "no evidence either way"
+    return {"outcome": outcome, "recommend": "adapted" if outcome == "better" else "start", **test}
+
+
+def sources(run_dir: Path) -> set[str]:
+    """The passages a corpus-only run wrote its adaptation queries for: never checked on."""
+    written = run_dir / "generated" / "written.jsonl"
+    return {r["passage_id"] for r in read_jsonl(written)} if written.is_file() else set()
+
+
+def queries_fingerprint(
+    config: Config, template: Template, dtype: str, corpus_digest: str, excluded: set[str]
+) -> dict:
+    return {
+        **writing(config, template, dtype),
+        "queries": config.generate.check_queries,
+        "corpus": corpus_digest,
+        "excluded": sorted(excluded),
+    }
+
+
+def write_check_queries(
+    scorer: TeacherScorer,
+    config: Config,
+    template: Template,
+    docs: list[Document],
+    excluded: set[str],
+    out: Path,
+    console: Console,
+) -> None:
+    """The check's queries (`guard/queries.jsonl`): written by the teacher for held-out
+    passages, none a source of an adaptation query."""
+    g = config.generate
+    passages = held_out_passages(docs, g.check_queries, config.distill.seed, excluded)
+    rows, _ = write_queries(scorer, config, template, passages, console, "writing check queries")
+    write_jsonl(out, generation.records(generation.unique_queries(rows)))
+
+
+def check_queries(out: Path) -> list[Query]:
+    return [Query(r["_id"], r["text"]) for r in read_jsonl(out)]
+
+
+def fingerprint(config: Config, queries_fingerprint: str) -> dict:
+    return {"queries": queries_fingerprint, "k": config.search_k}
+
+
+def check(queries: list[Query], rankings: dict[int, Ranking], out: Path) -> None:
+    """Start against adapted on the check's queries, each one's source passage relevant
+    (`guard/check.json`): `rankings` holds each iteration's, the last one's is judged."""
+    if not queries:  # the report says why there is no call
+        write_json(out, {"queries": 0, "reason": NO_HELD_OUT})
+        return
+    qrels = known_items(queries)
+    values = {iteration: per_query(qrels, ranking) for iteration, ranking in rankings.items()}
+    last = max(values)
+    verdict = call(values[0]["ndcg@10"], values[last]["ndcg@10"])
+    write_json(
+        out,
+        {
+            "queries": len(queries),
+            "iterations": {str(i): summarize(v) for i, v in values.items()},
+            "per_query": {str(i): v["ndcg@10"] for i, v in values.items()},
+            "call": {**verdict, "iteration": last},
+        },
+    )
+
+
+def queries_step(run: RunContext) -> tuple[list[Query], str]:
+    """`guard/queries.jsonl` in a run directory (written while the teacher is loaded for the
+    first iteration's scores), and its record."""
+    out = run.path / "guard" / "queries.jsonl"
+    template = load_template(run.config.generate.prompt, "generate")
+    excluded = sources(run.path)
+    fp = record(
+        "check-queries",
+        **queries_fingerprint(
+            run.config, template, run.teacher_dtype, run.inputs.corpus_digest, excluded
+        ),
+    )
+    if not run.done(out, fp):
+        began = time.time()
+        write_check_queries(
+            run.scorer(), run.config, template, run.inputs.docs, excluded, out, run.console
+        )
+        run.complete(out, fp, "guard/queries", began)
+    return check_queries(out), fp
+
+
+def step(run: RunContext, upstream: str) -> None:
+    """`guard/check.json` once the last iteration is indexed: the start and every iteration
+    retrieve for the check's queries."""
+    out = run.path / "guard" / "check.json"
+    if run.labels:  # the report says why there is no call
+        if not run.done(out, upstream):
+            write_json(out, {"queries": 0, "reason": NO_CHECK_WITH_LABELS})
+            run.complete(out, upstream, "guard/check", time.time())
+        return
+    queries, queries_fp = queries_step(run)
+    fp = record("check", upstream, **fingerprint(run.config, queries_fp))
+    if run.done(out, fp):
+        return
+    began = time.time()
+    k, last = run.config.search_k, run.config.iterations
+    rankings = {i: run.search(i, None, queries, k) for i in range(last + 1)} if queries else {}
+    check(queries, rankings, out)
+    run.complete(out, fp, "guard/check", began)
