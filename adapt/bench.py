@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from adapt import bench_report
-from adapt.bench_recipe import LABELS, Bench, load_bench
+from adapt.bench_recipe import ADAPTED, LABELS, Bench, load_bench
 from adapt.config import Config
 from adapt.errors import InputError
 from adapt.evaluate import EVAL_VERSION, per_query, summarize
@@ -28,11 +28,16 @@ from adapt.pipeline import Pipeline
 from adapt.stages import baselines
 from adapt.stages.context import make_scorer
 from adapt.stages.score import score
+from adapt.teacher.labels import LABELS as LABELS_TEACHER
+from adapt.teacher.templates import FROM_POINTWISE
 
 
 def run_bench(recipe: Path, out: Path, console: Console) -> dict:
     bench = load_bench(recipe)
     inputs = {name: load_inputs(config) for name, config in bench.domains.items()}  # fail early
+    for name, config in bench.domains.items():  # unjudged adaptation queries fail early too
+        if "labels" in bench.methods_of(name):
+            load_inputs(labels_config(config))
     shared = {name: _shared(bench, name, out) for name in bench.domains}
     order = {(out / name).resolve(): i for i, name in enumerate(bench.domains)}  # run in turn
     for i, (name, folder) in enumerate(shared.items()):
@@ -72,8 +77,8 @@ class DomainRunner:
         root.mkdir(parents=True, exist_ok=True)
 
     def run(self, method: str, rerank_queries: int) -> None:
-        if method in ("start", "kd", "pairdistill"):
-            self._adapt(method)
+        if method in ADAPTED or method.endswith("+hybrid"):  # a hybrid row is its run's
+            self._adapt(method.removesuffix("+hybrid"))
             return
         result = self.root / method / "result.json"
         if method in baselines.LABELS:
@@ -133,6 +138,8 @@ class DomainRunner:
                 force = True
         elif method == "kd":
             config.iterations, config.distill.lambda_pair = 1, 0.0
+        elif method == "labels":
+            config = labels_config(config)
         run_dir = self.root / method
         if method != "start":
             self._adapt("start")
@@ -140,6 +147,14 @@ class DomainRunner:
         Pipeline(
             config, run_dir, self.console, force, self.cache, baselines=False, check=False
         ).run_all()
+
+
+def labels_config(config: Config) -> Config:
+    """The bench's `labels` method: the domain's setting with the adaptation queries' judgments
+    as the teacher, a perfect one (what the trainer carries of it)."""
+    config = copy.deepcopy(config)
+    config.teacher.model, config.teacher.pairwise_prompt = LABELS_TEACHER, FROM_POINTWISE
+    return config
 
 
 def _share_start(start: Path, run_dir: Path) -> None:

@@ -2,6 +2,8 @@
 
 recipe = "demo.toml"            # student, teacher and distillation settings for every domain
 methods = ["bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank"]
+                                # also: "labels" (the judgments as the teacher: what the
+                                # trainer carries), "start+hybrid", "pairdistill+hybrid"
 rerank_queries = 100            # evaluation queries the teacher reranks (seeded sample)
 teacher_cache = "runs/bench-x"  # optional: another bench's folder (from the working directory)
 [defaults]                      # recipe tables applied to every domain
@@ -21,14 +23,29 @@ from adapt.config import Config, apply_table, load_config, read_toml
 from adapt.errors import InputError
 from adapt.stages.baselines import LABELS as BASELINES
 
-METHODS = ("bm25", "biencoder", "start", "pairdistill", "kd", "teacher-rerank")
+METHODS = (
+    "bm25",
+    "biencoder",
+    "start",
+    "pairdistill",
+    "kd",
+    "labels",
+    "teacher-rerank",
+    "start+hybrid",
+    "pairdistill+hybrid",
+)
 LABELS = {
     **BASELINES,
     "start": "the start (no adaptation)",
     "kd": "+ L_KD only",
     "pairdistill": "+ L_KD + L_pair",
+    "labels": "+ L_KD + L_pair, the labels teacher",
     "teacher-rerank": "teacher reranks the start's top-k",
+    "start+hybrid": "the start + BM25 + bi-encoder (hybrid)",
+    "pairdistill+hybrid": "+ L_KD + L_pair + BM25 + bi-encoder (hybrid)",
 }
+# The runs whose students a bench trains or evaluates; "X+hybrid" reads run X's hybrid rows.
+ADAPTED = ("start", "kd", "pairdistill", "labels")
 
 
 @dataclass

@@ -127,13 +127,20 @@ def index(
     doc_maxlen: flags.IndexDocMaxlen = 300,
     kind: flags.IndexKind = "auto",
     batch_size: flags.IndexBatchSize = 32,
+    hybrid: flags.IndexHybrid = None,
+    biencoder: flags.IndexBiencoder = StudentConfig.model,
 ) -> None:
     """Encode a corpus into an exact MaxSim, PLAID or (dense students) faiss index."""
     from adapt.retrieval import index_corpus
 
     _quiet_transformers()
-    n, chosen = index_corpus(checkpoint, corpus, out, console, doc_maxlen, kind, batch_size)
+    encoder = None if biencoder == "none" else biencoder
+    n, chosen = index_corpus(
+        checkpoint, corpus, out, console, doc_maxlen, kind, batch_size, hybrid, encoder
+    )
     console.print(f"indexed {n} documents into {out} ({chosen})")
+    if hybrid is not None:
+        console.print(f"BM25{' and bi-encoder' if encoder else ''} indexes in {hybrid}")
 
 
 @app.command()
@@ -225,15 +232,8 @@ def score(
     from adapt.stages.score import score_files
 
     _quiet_transformers()
-    settings = TeacherConfig(
-        model=teacher,
-        engine=engine,
-        dtype=dtype,
-        batch_size=batch_size,
-        trust_remote_code=trust_remote_code,
-        ray_address=ray_address,
-        ray_actors=ray_actors,
-    )
+    fields = ("engine", "dtype", "batch_size", "trust_remote_code", "ray_address", "ray_actors")
+    settings = TeacherConfig(model=teacher, **{k: v for k, v in locals().items() if k in fields})
     cache = cache or shared_path()
     scorer, total = score_files(
         candidates, corpus, queries, out, settings, prompt, cache, console, _shard(shard)

@@ -188,6 +188,17 @@ IndexKind = Annotated[
     Opt(help="exact, plaid (colbert-ai), or auto: PLAID above 100k documents (dense: faiss)"),
 ]
 IndexBatchSize = Annotated[int, Opt()]
+IndexHybrid = Annotated[
+    Path | None,
+    Opt(
+        help="also build the BM25 and bi-encoder indexes that `adapt search --hybrid` fuses "
+        "with the student, into this folder"
+    ),
+]
+IndexBiencoder = Annotated[
+    str,
+    Opt(help="with --hybrid: the bi-encoder (the start's encoder as it ships), or 'none'"),
+]
 
 # adapt search
 SearchCheckpoint = Annotated[str, Opt(help="the checkpoint that built the index (path or hub id)")]

@@ -41,8 +41,12 @@ def index_corpus(
     doc_maxlen: int = 300,
     kind: str = "auto",
     batch_size: int = 32,
+    hybrid: Path | None = None,
+    biencoder: str | None = None,
 ) -> tuple[int, str]:
-    """Encode `corpus` with `checkpoint` into `out`: (documents indexed, the index kind)."""
+    """Encode `corpus` with `checkpoint` into `out`: (documents indexed, the index kind). With
+    `hybrid`, the BM25 index (and `biencoder`'s, when named) that `adapt search --hybrid` fuses
+    with the student go into that folder, as a run's `hybrid/`."""
     docs = read_corpus(corpus)
     model = load_checkpoint(checkpoint)
     student = "colbert" if isinstance(model, ColBERT) else "dense"
@@ -51,6 +55,10 @@ def index_corpus(
     if chosen == "plaid" and not location.is_dir():
         raise AdaptError(f"{checkpoint}: PLAID indexing needs a local checkpoint folder")
     build_index(chosen, model, location, docs, out, doc_maxlen, batch_size, console, str(corpus))
+    if hybrid is not None:
+        from adapt.stages.hybrid import indexes
+
+        indexes(hybrid, docs, biencoder, doc_maxlen, console)
     return len(docs), chosen
 
 

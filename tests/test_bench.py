@@ -100,6 +100,31 @@ def test_bench_runs_every_method_into_one_report_and_resumes(tiny_beir, tiny_ber
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+def test_bench_rows_for_the_labels_teacher_and_the_hybrids(tiny_beir, tiny_bert, tmp_path):
+    recipe = tmp_path / "bench.toml"
+    methods = ["bm25", "start", "labels", "start+hybrid"]
+    recipe.write_text(
+        _recipe(tmp_path, tiny_beir, tiny_bert, methods).replace("iterations = 2", "iterations = 1")
+    )
+    out = tmp_path / "bench"
+    summary = run_bench(recipe, out, Console(quiet=True))
+    rows = {r["method"]: r for r in summary["domains"]["tiny"]["rows"]}
+    assert list(rows) == ["bm25", "start", "labels@1", "start+hybrid"]
+    # The labels run trained on the judgments: its teacher scores are the qrels' grades.
+    labels = read_json(out / "tiny/labels/config.json")["teacher"]
+    assert labels["model"] == "labels" and labels["pairwise_prompt"] == "from-pointwise"
+    assert "checkpoint" in rows["labels@1"]
+    # The start's hybrid is the start run's own hybrid evaluation, tested against the best row
+    # without fusion (the labels student's included), and no checkpoint alone.
+    hybrid = read_json(out / "tiny/start/iter-0/eval-hybrid.json")
+    assert rows["start+hybrid"]["metrics"] == hybrid["metrics"]
+    plain = max(
+        (rows[m] for m in ("bm25", "start", "labels@1")), key=lambda r: r["metrics"]["ndcg@10"]
+    )
+    assert rows["start+hybrid"]["vs_best_reference"]["reference"] == plain["label"]
+    assert "checkpoint" not in rows["start+hybrid"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

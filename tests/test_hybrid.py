@@ -249,3 +249,26 @@ def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encode
     hits = {r["query_id"]: r["hits"] for r in read_jsonl(out.with_suffix(".jsonl"))}
     values = per_query(read_qrels(tiny_beir / "qrels" / "test.tsv"), hits)
     assert values["ndcg@10"] == read_json(iteration / "eval-hybrid.json")["per_query"]["ndcg@10"]
+    # `adapt index --hybrid` builds the same indexes outside the run, and the Python API's
+    # Run.search(hybrid=True) fuses the run's own: both give the report's ranking.
+    alone = tmp_path / "alone"
+    done = run_cli(
+        monkeypatch, capsys, "index", "--checkpoint", str(iteration / "checkpoint"), "--corpus",
+        str(tiny_beir), "--out", str(alone / "index.pt"), "--doc-maxlen", "16", "--hybrid",
+        str(alone / "hybrid"), "--biencoder", str(tiny_bert),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "alone.trec"
+    done = run_cli(
+        monkeypatch, capsys, "search", "--checkpoint", str(iteration / "checkpoint"), "--index",
+        str(alone / "index.pt"), "--hybrid", str(alone / "hybrid"), "--queries",
+        str(tiny_beir / "queries.jsonl"), "--k", "100", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = {r["query_id"]: r["hits"] for r in read_jsonl(out.with_suffix(".jsonl"))}
+    assert per_query(read_qrels(tiny_beir / "qrels" / "test.tsv"), again) == values
+    import adapt
+
+    queries = adapt.read_queries(tiny_beir)
+    fused = adapt.open_run(run_dir).search(queries, k=100, hybrid=True)
+    assert per_query(read_qrels(tiny_beir / "qrels" / "test.tsv"), fused) == values
