@@ -46,6 +46,8 @@ SETTINGS = {
     "top_k": "distill.top_k",
     "seed": "distill.seed",
     "generate_queries": "generate.queries",
+    "ray_address": "teacher.ray_address",
+    "ray_actors": "teacher.ray_actors",
 }
 DENSE_DEFAULT = "minilm"  # `student="dense"`: the paper's DPR experiment, as a bi-encoder
 

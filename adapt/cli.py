@@ -81,6 +81,8 @@ def run(
     trust_remote_code: flags.RunTrustRemoteCode = False,
     cache: flags.Cache = None,
     private_cache: flags.RunPrivateCache = False,
+    ray_address: flags.RunRayAddress = None,
+    ray_actors: flags.RunRayActors = None,
 ) -> None:
     """Run the whole loop: index, retrieve, teacher scores, pairs, train; repeat; evaluate."""
     from adapt.api import SETTINGS, prepare_run
@@ -220,6 +222,8 @@ def score(
     batch_size: flags.ScoreBatchSize = 8,
     shard: flags.ScoreShard = None,
     trust_remote_code: flags.ScoreTrustRemoteCode = False,
+    ray_address: flags.ScoreRayAddress = "",
+    ray_actors: flags.ScoreRayActors = 0,
 ) -> None:
     """Score a candidates file with a pointwise teacher, through the persistent cache.
 
@@ -228,13 +232,8 @@ def score(
     from adapt.stages.score import score_files
 
     _quiet_transformers()
-    settings = TeacherConfig(
-        model=teacher,
-        engine=engine,
-        dtype=dtype,
-        batch_size=batch_size,
-        trust_remote_code=trust_remote_code,
-    )
+    fields = ("engine", "dtype", "batch_size", "trust_remote_code", "ray_address", "ray_actors")
+    settings = TeacherConfig(model=teacher, **{k: v for k, v in locals().items() if k in fields})
     cache = cache or shared_path()
     scorer, total = score_files(
         candidates, corpus, queries, out, settings, prompt, cache, console, _shard(shard)

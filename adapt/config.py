@@ -99,6 +99,12 @@ class TeacherConfig:
     max_model_len: int = 0  # 0: the model's own
     # Where the transformers engine runs the teacher, by the student's rule (vLLM places itself).
     device: str = "auto"
+    # A Ray cluster for the teacher's prompts (adapt/teacher/ray_engine.py): "" runs them in this
+    # process; "auto" on the running cluster (`ray start`), "local" on one started for the run,
+    # else the cluster's address (HOST:PORT, ray://HOST:PORT). The score cache stays here.
+    ray_address: str = ""
+    # Teacher actors there, each loading the teacher once (0: one per GPU, else one per CPU).
+    ray_actors: int = 0
 
 
 @dataclass
@@ -196,6 +202,8 @@ UNHASHED = {
     "teacher.tensor_parallel_size",
     "teacher.gpu_memory_utilization",
     "teacher.max_model_len",
+    "teacher.ray_address",
+    "teacher.ray_actors",
 }
 
 

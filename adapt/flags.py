@@ -18,6 +18,10 @@ DTYPE_HELP = (
     "teacher precision: auto (bfloat16 where the chip has bf16 units: GPUs, AVX512-BF16, AMX; "
     "else float32), float32, bfloat16 or float16"
 )
+RAY_HELP = (
+    "teacher prompts on a Ray cluster ([ray] extra): auto (the running one), local (one started "
+    "for this command), or HOST:PORT; the score cache stays here"
+)
 
 # shared by several commands
 Cache = Annotated[Path | None, Opt(help=CACHE_HELP, show_default=SHARED_CACHE)]
@@ -138,6 +142,11 @@ RunTrustRemoteCode = Annotated[
 RunPrivateCache = Annotated[
     bool, Opt(help="keep this run's teacher scores in its own directory, shared with no run")
 ]
+RunRayAddress = Annotated[str | None, Opt(help=RAY_HELP, show_default="none")]
+RunRayActors = Annotated[
+    int | None,
+    Opt(min=1, help="teacher actors on the cluster", show_default="one a GPU, else a CPU"),
+]
 
 # adapt teacher-eval
 TeacherEvalData = Annotated[Path, Opt(help="BEIR folder with qrels/SPLIT.tsv")]
@@ -231,6 +240,10 @@ ScorePrompt = Annotated[str, Opt(help="pointwise template name or file")]
 ScoreBatchSize = Annotated[int, Opt()]
 ScoreShard = Annotated[str | None, Opt(help="I/N: only this shard's queries (hash of the id)")]
 ScoreTrustRemoteCode = Annotated[bool, Opt(help="allow a hub teacher's own code")]
+ScoreRayAddress = Annotated[str, Opt(help=RAY_HELP, show_default="none")]
+ScoreRayActors = Annotated[
+    int, Opt(min=0, help="teacher actors on the cluster (0: one a GPU, else a CPU)")
+]
 
 # adapt merge
 MergeInto = Annotated[Path, Opt(help="score cache to merge into (created if absent)")]

@@ -145,6 +145,16 @@ def smol_backend():
     return TransformersBackend("smollm2-135m", dtype="float32", batch_size=4)
 
 
+@pytest.fixture()
+def one_thread():
+    """torch on one thread here, as in a one-CPU Ray actor: query likelihood's log-softmax sums
+    over the vocabulary in per-thread parts, so two threads here differ from one there by 1e-6."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_colbert(tiny_bert, tmp_path_factory) -> Path:
     """The tiny BERT as a ColBERT checkpoint: a 16-dim head fitted to DOCS, colbert-ai layout."""

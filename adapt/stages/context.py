@@ -28,9 +28,10 @@ from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
 from adapt.retriever.student import Student, check_student, load_student
 from adapt.rundir import RunDir
-from adapt.teacher.backends import check_teacher, load_backend
+from adapt.teacher.backends import check_teacher
 from adapt.teacher.cache import ScoreCache
 from adapt.teacher.labels import LabelsScorer, is_labels
+from adapt.teacher.ray_engine import load_teacher
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import FROM_POINTWISE, load_template
 
@@ -46,7 +47,7 @@ def record(stage: str, upstream: str = "", **inputs) -> str:
 def make_scorer(t: TeacherConfig, cache: Path, console: Console) -> TeacherScorer:
     """A TeacherScorer for the configured teacher and templates, storing scores in `cache`."""
     console.print(f"loading teacher [bold]{t.model}[/] ({t.engine})")
-    loaded = load_backend(t)
+    loaded = load_teacher(t)
     pairwise = (
         None
         if t.pairwise_prompt == FROM_POINTWISE
@@ -114,6 +115,13 @@ class RunContext:
         elif self._scorer is None:
             self._scorer = make_scorer(self.config.teacher, self.cache_path, self.console)
         return self._scorer
+
+    def release_teacher(self) -> None:
+        """End a Ray teacher's actors before training: their GPUs (one may be this process's)
+        go to the student. The labels teacher has none; a later stage loads the teacher again."""
+        if self.config.teacher.ray_address and isinstance(self._scorer, TeacherScorer):
+            self._scorer.backend.close()
+            self._scorer = None
 
     def student(self, iteration: int) -> Student:
         """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""

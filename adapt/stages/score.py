@@ -18,8 +18,8 @@ from adapt.progress import TeacherBar, make_progress
 from adapt.stages.context import RunContext, record
 from adapt.stages.targets import targets
 from adapt.teacher.agreement import NOISE_TAU, agreement_with_student
-from adapt.teacher.backends import load_backend
 from adapt.teacher.cache import ScoreCache
+from adapt.teacher.ray_engine import load_teacher
 from adapt.teacher.scoring import TeacherScorer, score_candidates
 from adapt.teacher.shard import in_shard
 from adapt.teacher.templates import FROM_POINTWISE, load_template
@@ -136,7 +136,7 @@ def score_files(
     rows = read_candidates(candidates, query_list, corpus_docs)
     if shard:
         rows = [r for r in rows if in_shard(r["query_id"], shard)]
-    scorer = TeacherScorer(load_backend(t), ScoreCache(cache), template)
+    scorer = TeacherScorer(load_teacher(t), ScoreCache(cache), template)
     docs, by_id = {d.id: d for d in corpus_docs}, {q.id: q for q in query_list}
     records, _ = score(scorer, rows, by_id, docs, console)
     write_jsonl(out, records)

@@ -84,6 +84,7 @@ def step(run: RunContext, iteration: int, upstream: str) -> str:
     fp = record("train", upstream, **fingerprint(run.config))
     if run.done(out, fp):
         return fp
+    run.release_teacher()
     began = time.time()
     pairs = folder / "pairs.jsonl"
     queries, docs = run.inputs.query_by_id, run.inputs.doc_by_id

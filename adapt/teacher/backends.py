@@ -89,6 +89,11 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.fingerprint = json.dumps([self.fingerprint, dtype])
 
+    @property
+    def unit_size(self) -> int:
+        """Prompts in one call from the scorer (adapt/teacher/engine.py): one batch."""
+        return self.batch_size
+
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
@@ -286,7 +291,8 @@ def check_teacher(t: TeacherConfig) -> None:
 
 
 def load_backend(t: TeacherConfig) -> Backend:
-    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings)."""
+    """The backend for a TeacherConfig `t` (its engine, model, dtype and engine settings), in
+    this process; `ray_engine.load_teacher` puts it on a Ray cluster when `t` names one."""
     check_teacher(t)
     if t.engine == "vllm":
         from adapt.teacher.vllm_backend import VLLMBackend

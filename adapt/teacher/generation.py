@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from adapt.data import Document, Query
 from adapt.teacher.cache import content_hash
+from adapt.teacher.engine import Call
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
@@ -48,8 +49,9 @@ def generate(
     shard: tuple[int, int] | None = None,
 ) -> list[dict]:
     """{passage_id, text} per passage, in order: stored batches are read from the cache, the
-    others written and stored batch by batch. With `shard` (I, N) only every N-th batch from
-    the I-th is written, and the rows returned are the stored ones."""
+    others written (by the scorer's engine: here or on a Ray cluster) and stored as each one
+    arrives. With `shard` (I, N) only every N-th batch from the I-th is written, and the rows
+    returned are the stored ones."""
     cache, teacher = scorer.cache, scorer.backend.fingerprint
     size = getattr(scorer.backend, "batch_size", 8)
     keyed = [
@@ -59,30 +61,37 @@ def generate(
     found = {key: cache.get_written(teacher, template.digest, key) for _, _, key in keyed}
     if progress:
         progress(sum(len(texts) for texts in found.values()))
-    rows = []
-    for number, batch, key in keyed:
-        texts = found[key]
-        if len(texts) < len(batch):
-            if shard and number % shard[1] != shard[0] - 1:
-                continue  # another shard's batch
-            prompts = [
-                scorer.wrap(
-                    template,
-                    template.template.format(
-                        document=scorer.truncate(d.full_text, template.max_document_tokens)
-                    ),
-                )
-                for d in batch
-            ]
-            written = scorer.backend.generate(
-                prompts, template.max_query_tokens, temperature, seed + number
+    todo = [
+        (number, batch, key)
+        for number, batch, key in keyed
+        if len(found[key]) < len(batch) and (not shard or number % shard[1] == shard[0] - 1)
+    ]
+
+    def call(number: int, batch: list[Document]) -> Call:
+        prompts = [
+            scorer.wrap(
+                template,
+                template.template.format(
+                    document=scorer.truncate(d.full_text, template.max_document_tokens)
+                ),
             )
-            texts = {d.id: text for d, text in zip(batch, written)}
-            cache.put_written(teacher, template.digest, key, texts)
-            if progress:
-                progress(len(batch))
-        rows += [{"passage_id": d.id, "text": texts[d.id]} for d in batch]
-    return rows
+            for d in batch
+        ]
+        return Call("generate", prompts, (template.max_query_tokens, temperature, seed + number))
+
+    calls = (call(number, batch) for number, batch, _ in todo)
+    for position, written in scorer.engine.run_calls(calls):
+        _, batch, key = todo[position]
+        found[key] = {d.id: text for d, text in zip(batch, written)}
+        cache.put_written(teacher, template.digest, key, found[key])
+        if progress:
+            progress(len(batch))
+    return [
+        {"passage_id": d.id, "text": found[key][d.id]}
+        for _, batch, key in keyed
+        if len(found[key]) == len(batch)  # another shard's batches are not stored yet
+        for d in batch
+    ]
 
 
 def _normal(text: str) -> str:

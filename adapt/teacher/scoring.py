@@ -15,6 +15,7 @@ import numpy as np
 from adapt.data import Document, Query
 from adapt.teacher.backends import Backend
 from adapt.teacher.cache import Key, ScoreCache, content_hash
+from adapt.teacher.engine import Call, engine_for, units
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
@@ -65,6 +66,7 @@ class TeacherScorer:
         self.pairwise = pairwise
         self.both_orders = both_orders
         self.commit_seconds = commit_seconds
+        self.engine = engine_for(backend)  # where the prompts run: here, or a Ray actor pool
         self.computed = 0  # prompts scored by the model in this process
         self.reused = 0  # prompts answered from the cache
         tokenizer = backend.tokenizer
@@ -93,37 +95,48 @@ class TeacherScorer:
     def _cached(
         self,
         keys: list[Key],
-        compute: Callable[[list[int], Progress | None], np.ndarray],
+        call: Callable[[list[int]], Call],
+        finish: Callable[[np.ndarray], np.ndarray],
+        lengths: list[int],
         progress: Progress | None,
-        group_by: list[str] | None = None,
+        groups: list[str] | None = None,
     ) -> np.ndarray:
-        """Look every key up; score only the misses, committing each chunk as it completes.
-        A chunk starts at one backend batch and is then sized from the measured rate to take
-        about `commit_seconds`.
+        """Look every key up; score only the misses, in units cut by length (`units`), and
+        commit what the engine returns as it arrives: the first unit at once, then every
+        `commit_seconds`, and what is held when the loop stops (Ctrl-C, an error).
 
-        `group_by` orders the misses so that items sharing a prompt prefix land in one chunk,
-        where the backend can encode that prefix once."""
+        `call` makes a unit's backend call, `finish` turns its result into scores; `groups`
+        (prompt prefixes) keeps the rows that share one in a unit, where the backend can encode
+        it once."""
         found = self.cache.get_many(keys)
         scores = np.array([found.get(k, np.nan) for k in keys], dtype=np.float64)
         if progress:
             progress(len(found))
         missing = [i for i, k in enumerate(keys) if k not in found]
         self.reused += len(keys) - len(missing)
-        if group_by is not None:
-            missing.sort(key=lambda i: group_by[i])
-        batch = getattr(self.backend, "batch_size", 8)
-        size, start = batch, 0
-        while start < len(missing):
-            rows = missing[start : start + size]
-            began = time.perf_counter()
-            values = compute(rows, progress)
-            scores[rows] = values
-            self.cache.put_many([(keys[r], v) for r, v in zip(rows, values)])
-            self.computed += len(rows)
-            start += len(rows)
-            rate = len(rows) / max(time.perf_counter() - began, 1e-6)
-            size = max(batch, int(rate * self.commit_seconds) // batch * batch)
+        plan = units(missing, lengths, getattr(self.backend, "unit_size", 8), groups)
+        held: list[tuple[Key, float]] = []
+        committed_at: float | None = None
+        try:
+            for number, result in self.engine.run_calls(call(rows) for rows in plan):
+                rows = plan[number]
+                values = finish(result)
+                scores[rows] = values
+                held += [(keys[r], v) for r, v in zip(rows, values)]
+                if progress:
+                    progress(len(rows))
+                now = time.perf_counter()
+                if committed_at is None or now - committed_at >= self.commit_seconds:
+                    self._commit(held)
+                    held, committed_at = [], now
+        finally:
+            self._commit(held)
         return scores
+
+    def _commit(self, items: list[tuple[Key, float]]) -> None:
+        if items:
+            self.cache.put_many(items)
+            self.computed += len(items)
 
     def score_pointwise(
         self, items: list[tuple[Query, Document]], progress: Progress | None = None
@@ -137,20 +150,30 @@ class TeacherScorer:
             (self.backend.fingerprint, t.digest, q.id, d.id, "", content_hash(q.text, d.full_text))
             for q, d in items
         ]
+        lengths = [len(q) + len(d) for q, d in zip(queries, docs)]
 
-        def compute(rows: list[int], progress: Progress | None) -> np.ndarray:
-            if t.mode == "query-likelihood":
+        if t.mode == "query-likelihood":
+
+            def likelihood(rows: list[int]) -> Call:
                 prompts = [self.wrap(t, t.template.format(document=docs[r])) for r in rows]
                 continuations = [t.continuation.format(query=queries[r]) for r in rows]
-                return self.backend.continuation_logprobs(prompts, continuations, progress)
+                return Call("continuation_logprobs", prompts, (continuations,))
+
+            shared = getattr(self.backend, "share_prefixes", False) and not self.backend.is_seq2seq
+            return self._cached(
+                keys, likelihood, np.asarray, lengths, progress, docs if shared else None
+            )
+
+        def labels(rows: list[int]) -> Call:
             prompts = [
                 self.wrap(t, t.template.format(query=queries[r], document=docs[r])) for r in rows
             ]
-            logits = self.backend.label_logits(prompts, self.pointwise_labels, progress)
+            return Call("label_logits", prompts, (self.pointwise_labels,))
+
+        def log_odds(logits: np.ndarray) -> np.ndarray:
             return logits[:, 0] - logits[:, 1]
 
-        group_by = docs if t.mode == "query-likelihood" else None
-        return self._cached(keys, compute, progress, group_by)
+        return self._cached(keys, labels, log_odds, lengths, progress)
 
     def score_pairs(
         self, items: list[tuple[Query, Document, Document]], progress: Progress | None = None
@@ -162,13 +185,21 @@ class TeacherScorer:
         asked: list[tuple[Query, Document, Document]] = list(items)
         if self.both_orders:
             asked += [(q, b, a) for q, a, b in items]
-        truncated: dict[str, str] = {}
+        truncated: dict[tuple[str, int], str] = {}
 
-        def text(doc: Document) -> str:
-            if doc.id not in truncated:
-                truncated[doc.id] = self.truncate(doc.full_text, t.max_document_tokens)
-            return truncated[doc.id]
+        def cut(full: str, limit: int) -> str:
+            if (full, limit) not in truncated:
+                truncated[full, limit] = self.truncate(full, limit)
+            return truncated[full, limit]
 
+        bodies = [
+            (
+                cut(q.text, t.max_query_tokens),
+                cut(a.full_text, t.max_document_tokens),
+                cut(b.full_text, t.max_document_tokens),
+            )
+            for q, a, b in asked
+        ]
         keys = [
             (
                 self.backend.fingerprint,
@@ -181,19 +212,21 @@ class TeacherScorer:
             for q, a, b in asked
         ]
 
-        def compute(rows: list[int], progress: Progress | None) -> np.ndarray:
+        def call(rows: list[int]) -> Call:
             prompts = []
             for r in rows:
-                q, a, b = asked[r]
-                query = self.truncate(q.text, t.max_query_tokens)
-                body = t.template.format(query=query, document_a=text(a), document_b=text(b))
+                query, a, b = bodies[r]
+                body = t.template.format(query=query, document_a=a, document_b=b)
                 prompts.append(self.wrap(t, body))
-            logits = self.backend.label_logits(prompts, self.pairwise_labels, progress)
+            return Call("label_logits", prompts, (self.pairwise_labels,))
+
+        def prob_a(logits: np.ndarray) -> np.ndarray:
             # float64, so a P(A) near 0 or 1 keeps its log-odds for combine_orders
             margin = logits[:, 0].astype(np.float64) - logits[:, 1]
             return 1.0 / (1.0 + np.exp(-margin))
 
-        p_a = self._cached(keys, compute, progress)
+        lengths = [sum(map(len, body)) for body in bodies]
+        p_a = self._cached(keys, call, prob_a, lengths, progress)
         n = len(items)
         results = []
         for i in range(n):

@@ -28,6 +28,10 @@ CHUNK = 256  # prompts per vLLM call: vLLM batches inside a call; chunks only dr
 
 class VLLMBackend:
     is_seq2seq = False
+    unit_size = CHUNK  # prompts in one call from the scorer (adapt/teacher/engine.py)
+    # vLLM's prefix cache encodes a passage once for the queries scored against it in one call,
+    # so the scorer keeps those together (engine.units).
+    share_prefixes = True
 
     def __init__(
         self,
