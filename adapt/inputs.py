@@ -100,6 +100,10 @@ def load_inputs(config: Config) -> Inputs:
             raise AdaptError(
                 "the labels teacher has no A/B prompt: use --pairwise-prompt from-pointwise"
             )
+        if config.teacher.ray_address:
+            raise AdaptError(
+                "the labels teacher has no model to run on a cluster: drop --ray-address"
+            )
         inputs.labels = load_labels(labels_path(data), queries)  # unjudged: refused here
     if data.qrels:
         source = Path(data.eval_queries or data.queries)

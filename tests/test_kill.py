@@ -37,14 +37,10 @@ def _stored(cache) -> int:
         return 0
 
 
-def test_sigkill_during_scoring_then_resume(cli, short_inputs, tmp_path):
-    total = N_HITS * N_QUERIES
-    cache = tmp_path / "cache.sqlite"
-    process = subprocess.Popen(
-        _score(short_inputs, tmp_path / "killed.jsonl", cache),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def kill_after_first_commit(command: list[str], cache, total: int) -> int:
+    """Start `command`, SIGKILL it once it has committed some scores to `cache`, and return how
+    many it stored: some, not all of `total`, or the kill proves nothing."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while _stored(cache) == 0 and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -52,6 +48,15 @@ def test_sigkill_during_scoring_then_resume(cli, short_inputs, tmp_path):
     process.wait()
     stored = _stored(cache)
     assert 0 < stored < total, "the kill must land after a committed batch and before the end"
+    return stored
+
+
+def test_sigkill_during_scoring_then_resume(cli, short_inputs, tmp_path):
+    total = N_HITS * N_QUERIES
+    cache = tmp_path / "cache.sqlite"
+    stored = kill_after_first_commit(
+        _score(short_inputs, tmp_path / "killed.jsonl", cache), cache, total
+    )
     assert not (tmp_path / "killed.jsonl").exists()  # nothing half-written
 
     resumed = cli(*score_args(short_inputs, tmp_path / "resumed.jsonl", cache))

@@ -70,3 +70,13 @@ def test_a_labels_run_whose_queries_are_not_all_judged_is_refused_before_any_wor
     with pytest.raises(InputError, match=r"judges no document for 2 of the 4 adaptation queries"):
         pipeline.run(config, tmp_path / "run", Console(quiet=True))
     assert not (tmp_path / "run" / "iter-0").exists()
+
+
+def test_the_labels_teacher_on_a_ray_cluster_is_refused_with_the_reason(tiny_beir, tiny_bert):
+    from adapt.errors import AdaptError
+    from adapt.inputs import load_inputs
+
+    config = labels_config(tiny_beir, tiny_bert, queries_split="train")
+    config.teacher.ray_address = "auto"
+    with pytest.raises(AdaptError, match="no model to run on a cluster"):
+        load_inputs(config)

@@ -5,7 +5,6 @@ or the driver killed mid-stage loses no score and stores none twice."""
 import json
 import os
 import signal
-import subprocess
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ from adapt.teacher.ray_engine import RayTeacher
 from adapt.teacher.scoring import TeacherScorer
 from adapt.teacher.templates import load_template
 from tests.conftest import N_HITS, N_QUERIES, tiny_student
-from tests.test_kill import _score, _stored, run_args, score_args
+from tests.test_kill import _score, kill_after_first_commit, run_args, score_args
 from tests.test_ray import documents, local_cluster, teacher_settings
 
 # Each loads the teacher on both workers: CI runs them (-m slow). The local engine runs at the
@@ -115,18 +114,8 @@ def test_the_driver_killed_mid_stage_then_restarted_scores_only_what_is_missing(
     total = N_QUERIES * N_HITS
     cache = tmp_path / "cache.sqlite"
     on_ray = ["--ray-address", cluster.address]
-    process = subprocess.Popen(
-        [*_score(short_inputs, tmp_path / "killed.jsonl", cache), *on_ray],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while _stored(cache) == 0 and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    stored = _stored(cache)
-    assert 0 < stored < total, "the kill must land after a committed unit and before the end"
+    command = [*_score(short_inputs, tmp_path / "killed.jsonl", cache), *on_ray]
+    stored = kill_after_first_commit(command, cache, total)
 
     resumed = cli(*score_args(short_inputs, tmp_path / "resumed.jsonl", cache), *on_ray)
     assert resumed.returncode == 0, resumed.stderr
