@@ -41,6 +41,8 @@ from adapt.retriever.bm25 import BM25Index
 from adapt.retriever.hybrid import (
     FullBatch,
     HybridSearcher,
+    Pool,
+    Pools,
     Weights,
     biencoder_path,
     bm25_path,
@@ -48,6 +50,7 @@ from adapt.retriever.hybrid import (
     fuse,
     load_biencoder,
     student_signal,
+    zscores,
 )
 from adapt.retriever.student import load_student
 
@@ -73,6 +76,55 @@ FAMILIES = {
     ],
 }
 NON_HYBRID = ("BM25", "bi-encoder", "start")
+
+
+def correlation(pool: Pool) -> dict[str, float]:
+    """Each signal's Pearson correlation, over the pool, with the others' equal z-fusion."""
+    z = {s: zscores(pool.scores[s]) for s in ALL}
+    agree = {}
+    for s in ALL:
+        others = np.mean([z[o] for o in ALL if o != s], axis=0)
+        both = z[s].std() > 0 and others.std() > 0
+        agree[s] = float(np.corrcoef(z[s], others)[0, 1]) if both else 0.0
+    return agree
+
+
+def overlap(pool: Pool, depth: int = 10) -> dict[str, float]:
+    """Each signal's share of its top-`depth` that the others' equal z-fusion also ranks there."""
+    z = {s: zscores(pool.scores[s]) for s in ALL}
+    agree = {}
+    for s in ALL:
+        others = np.mean([z[o] for o in ALL if o != s], axis=0)
+        mine, theirs = np.argsort(-z[s], kind="stable"), np.argsort(-others, kind="stable")
+        agree[s] = len(set(mine[:depth]) & set(theirs[:depth])) / min(depth, len(z[s]))
+    return agree
+
+
+def agreeing(agree: dict[str, float]) -> Weights:
+    """Weights in proportion to agreement (negative counts 0); equal when none agrees."""
+    kept = {s: max(a, 0.0) for s, a in agree.items()}
+    return Weights(**kept) if any(kept.values()) else Weights.equal(ALL)
+
+
+# Label-free weights from the signals' agreement with one another (Wu and Crestani's idea of
+# weighting a fused system by how much the others confirm it): per collection (the queries' mean
+# agreement) or per query (each pool's own). Reported on dev and test, as the other label-free rows.
+AGREEMENT = {"correlation": correlation, "top-10 overlap": overlap}
+
+
+def agreement_rows(pools: Pools, qrels) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The fusions weighted by agreement, and the per-collection weights each found."""
+    rows, found = {}, {}
+    for name, measure in AGREEMENT.items():
+        per_query = {q: measure(p) for q, p in pools.items()}
+        mean = {s: float(np.mean([a[s] for a in per_query.values()])) for s in ALL}
+        weights = agreeing(mean)
+        found[name] = {"mean_agreement": mean, "weights": vars(weights)}
+        label = f"start + BM25 + bi-encoder (z, {name} weights"
+        rows[f"{label} per collection)"] = evaluate(qrels, fuse(pools, weights, "zscore", K))
+        ranking = {q: p.fuse(agreeing(per_query[q]))[:K] for q, p in pools.items()}
+        rows[f"{label} per query)"] = evaluate(qrels, ranking)
+    return rows, found
 
 
 @dataclass
@@ -228,6 +280,8 @@ def main() -> None:
         for label, signals, weights, method in FIXED:
             subset = {q: p.only(signals or ALL) for q, p in pools.items()}
             rows[label] = evaluate(qrels, fuse(subset, weights, method, K))
+        agreed, found = agreement_rows(pools, qrels)
+        rows.update(agreed)
         sweeps = {}
         for family, settings in FAMILIES.items():
             for name, weights, signals in settings:
@@ -242,6 +296,7 @@ def main() -> None:
             "pool_s": round(pool_s, 2),
             "mean_pool": sum(len(p.doc_ids) for p in pools.values()) / len(pools),
             "rows": rows,
+            "agreement": found,
             "sweeps": {k: {"weights": vars(w), **r} for k, (_, w, r) in sweeps.items()},
         }
         if split == args.dev:
@@ -266,6 +321,8 @@ def main() -> None:
         print(
             f"\n## {args.data.name} {split} ({len(queries)} queries)\n\n{table(rows)}", flush=True
         )
+        for name, entry in found.items():
+            print(f"{name} weights per collection: " + json.dumps(entry), flush=True)
 
     if args.speed:
         queries, _ = split_inputs(args.data, docs, args.test, args.qrels, 0, args.seed)
