@@ -78,25 +78,27 @@ FAMILIES = {
 NON_HYBRID = ("BM25", "bi-encoder", "start")
 
 
+def left_out(pool: Pool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each signal's z-scores over the pool beside the equal z-fusion of the other two."""
+    z = {s: zscores(pool.scores[s]) for s in ALL}
+    return {s: (z[s], np.mean([z[o] for o in ALL if o != s], axis=0)) for s in ALL}
+
+
 def correlation(pool: Pool) -> dict[str, float]:
     """Each signal's Pearson correlation, over the pool, with the others' equal z-fusion."""
-    z = {s: zscores(pool.scores[s]) for s in ALL}
     agree = {}
-    for s in ALL:
-        others = np.mean([z[o] for o in ALL if o != s], axis=0)
-        both = z[s].std() > 0 and others.std() > 0
-        agree[s] = float(np.corrcoef(z[s], others)[0, 1]) if both else 0.0
+    for s, (mine, others) in left_out(pool).items():
+        both = mine.std() > 0 and others.std() > 0
+        agree[s] = float(np.corrcoef(mine, others)[0, 1]) if both else 0.0
     return agree
 
 
 def overlap(pool: Pool, depth: int = 10) -> dict[str, float]:
     """Each signal's share of its top-`depth` that the others' equal z-fusion also ranks there."""
-    z = {s: zscores(pool.scores[s]) for s in ALL}
     agree = {}
-    for s in ALL:
-        others = np.mean([z[o] for o in ALL if o != s], axis=0)
-        mine, theirs = np.argsort(-z[s], kind="stable"), np.argsort(-others, kind="stable")
-        agree[s] = len(set(mine[:depth]) & set(theirs[:depth])) / min(depth, len(z[s]))
+    for s, (mine, others) in left_out(pool).items():
+        top = [set(np.argsort(-v, kind="stable")[:depth]) for v in (mine, others)]
+        agree[s] = len(top[0] & top[1]) / min(depth, len(mine))
     return agree
 
 
