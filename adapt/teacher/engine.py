@@ -12,6 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+# Prompts in one backend call when a backend names no batch size of its own (TransformersBackend's
+# default batch).
+DEFAULT_BATCH = 8
 # A unit that shares prompt prefixes holds this many backend batches: the transformers backend
 # encodes a shared passage once for up to four batches of its queries.
 SHARED_BATCHES = 4

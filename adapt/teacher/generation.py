@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from adapt.data import Document, Query
 from adapt.teacher.cache import content_hash
-from adapt.teacher.engine import Call
+from adapt.teacher.engine import DEFAULT_BATCH, Call
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
@@ -53,7 +53,7 @@ def generate(
     arrives. With `shard` (I, N) only every N-th batch from the I-th is written, and the rows
     returned are the stored ones."""
     cache, teacher = scorer.cache, scorer.backend.fingerprint
-    size = getattr(scorer.backend, "batch_size", 8)
+    size = getattr(scorer.backend, "batch_size", DEFAULT_BATCH)
     keyed = [
         (number, batch, _batch_key(batch, number, temperature, seed))
         for number, batch in enumerate(batches(passages, size))

@@ -37,7 +37,7 @@ from rich.console import Console
 from adapt.config import TeacherConfig
 from adapt.errors import AdaptError
 from adapt.teacher.backends import Backend, load_backend
-from adapt.teacher.engine import Call
+from adapt.teacher.engine import DEFAULT_BATCH, Call
 
 LOCAL = "local"  # teacher.ray_address: a cluster of this machine alone, started for the run
 DEPTH = 2  # calls an actor holds: one running, the next already there
@@ -111,8 +111,9 @@ class TeacherActor:
         return {
             "fingerprint": b.fingerprint,
             "is_seq2seq": b.is_seq2seq,
-            "batch_size": getattr(b, "batch_size", 8),  # generation's batch, as generation reads it
-            "unit_size": getattr(b, "unit_size", 8),
+            # generation's batch, as generation reads it
+            "batch_size": getattr(b, "batch_size", DEFAULT_BATCH),
+            "unit_size": getattr(b, "unit_size", DEFAULT_BATCH),
             "share_prefixes": getattr(b, "share_prefixes", False),
         }
 

@@ -15,7 +15,7 @@ import numpy as np
 from adapt.data import Document, Query
 from adapt.teacher.backends import Backend
 from adapt.teacher.cache import Key, ScoreCache, content_hash
-from adapt.teacher.engine import Call, engine_for, units
+from adapt.teacher.engine import DEFAULT_BATCH, Call, engine_for, units
 from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
@@ -114,7 +114,7 @@ class TeacherScorer:
             progress(len(found))
         missing = [i for i, k in enumerate(keys) if k not in found]
         self.reused += len(keys) - len(missing)
-        plan = units(missing, lengths, getattr(self.backend, "unit_size", 8), groups)
+        plan = units(missing, lengths, getattr(self.backend, "unit_size", DEFAULT_BATCH), groups)
         held: list[tuple[Key, float]] = []
         committed_at: float | None = None
         try:
