@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--adapt", required=True, help="split of the adaptation queries")
     parser.add_argument("--adapt-qrels", default="train", help="qrels/NAME.tsv judging them")
     parser.add_argument("--max-adapt", type=int, default=0)
-    parser.add_argument("--dev", required=True, help="split of the held-out dev queries")
+    parser.add_argument("--dev", default="", help="held-out dev split (none: no dev)")
     parser.add_argument("--test", default="", help="test split, scored for --test-at steps")
     parser.add_argument("--test-qrels", default="test")
     parser.add_argument("--test-at", default="", help="steps whose checkpoint reads the test")
@@ -105,7 +105,7 @@ def main() -> None:
     if 0 < args.max_adapt < len(adapt_queries):
         keep = set(random.Random(d.seed).sample(range(len(adapt_queries)), args.max_adapt))
         adapt_queries = [q for i, q in enumerate(adapt_queries) if i in keep]
-    dev_queries = judged(read_queries(data, args.dev), adapt_qrels)
+    dev_queries = judged(read_queries(data, args.dev), adapt_qrels) if args.dev else []
     assert not {q.id for q in dev_queries} & {q.id for q in adapt_queries}, "dev overlaps"
     test_qrels = read_qrels(data / "qrels" / f"{args.test_qrels}.tsv") if args.test else {}
     test_queries = judged(read_queries(data, args.test), test_qrels) if args.test else []
@@ -138,8 +138,12 @@ def main() -> None:
     start_adapt, ranking = ranking_metrics(
         start, index, adapt_queries, adapt_qrels, stored=start_dir / f"{digest(adapt_queries)}.json"
     )
-    start_dev, _ = ranking_metrics(
-        start, index, dev_queries, adapt_qrels, stored=start_dir / f"{digest(dev_queries)}.json"
+    start_dev = (
+        ranking_metrics(
+            start, index, dev_queries, adapt_qrels, stored=start_dir / f"{digest(dev_queries)}.json"
+        )[0]
+        if dev_queries
+        else None
     )
     start_test = (
         ranking_metrics(
@@ -242,7 +246,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "start": {
             "adapt": row(start_adapt, start_adapt),
-            "dev": row(start_dev, start_dev),
+            **({"dev": row(start_dev, start_dev)} if start_dev else {}),
             **({"test": row(start_test, start_test)} if start_test else {}),
         },
         "checkpoints": {},
@@ -259,8 +263,11 @@ def main() -> None:
             "adapt": row(
                 ranking_metrics(student, trained, adapt_queries, adapt_qrels)[0], start_adapt
             ),
-            "dev": row(ranking_metrics(student, trained, dev_queries, adapt_qrels)[0], start_dev),
         }
+        if start_dev:
+            entry["dev"] = row(
+                ranking_metrics(student, trained, dev_queries, adapt_qrels)[0], start_dev
+            )
         if step in test_at and test_queries:
             entry["test"] = row(
                 ranking_metrics(student, trained, test_queries, test_qrels)[0], start_test
@@ -276,7 +283,7 @@ def main() -> None:
         console.print(f"step {step}: nDCG@10 {shown}")
         write_json(run_dir / "result.json", result)
     write_json(run_dir / "result.json", result)
-    console.print(f"start dev {result['start']['dev']['ndcg@10']}; on candidates {on_candidates}")
+    console.print(f"start {result['start']}; on candidates {on_candidates}")
 
 
 if __name__ == "__main__":
