@@ -3,7 +3,8 @@ priority, the choice made on SciFact's dev claims, each test split read once for
 
 1. SciFact, the labels teacher on all 554 `train:adapt` claims: the steps curve (1 to 16 passes)
    at the start's top-16 and top-32 candidates. The checkpoint with the best `train:dev`
-   nDCG@10 is chosen, and only it reads the 300 test claims.
+   nDCG@10 is chosen, and only it reads the 300 test claims. `--chosen k16:4` skips this part
+   with a choice made by an earlier call (docs/benchmarks.md has the top-16 curve).
 2. The chosen setting (its passes over the queries, its candidates) on the demo (train -> test)
    and on CACM, Cranfield and Vaswani (adapted on half-1 with its judgments, scored on half-2).
 3. The same on SciFact with the label-free target that needs no LLM (per-query z-scores of the
@@ -16,6 +17,10 @@ goes into one summary (`--summary`), rewritten after each run. Runs stop being s
 
     python bench/carry_grid.py --student bench/_device/minilm16 --beir bench/_device/beir \\
         --out /tmp/grid --summary $OUT/grid.json --budget 480
+
+On the H200 a step took 0.15 s and scoring a SciFact checkpoint 14 s: part 1 alone is about 10
+minutes, the whole grid about 25, more than one session's device time; `--depths`, `--passes` and
+`--chosen` split it across calls.
 
 `--student` may hold `model16.safetensors` (the start's weights rounded to fp16, so the model
 fits the 64 MiB a device call carries): they are restored to an fp32 folder first, and every run,
@@ -85,7 +90,7 @@ class Grid:
     ) -> dict | None:
         """One bench/carry.py run (or its test read, when already trained); None if skipped."""
         if self.left() < self.args.margin:
-            self.summary["skipped"].append(name)
+            self.summary["skipped"].append(f"{data.name}/{name}")
             return None
         out = self.args.out / data.name
         command = [
@@ -134,6 +139,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=480)
     parser.add_argument("--margin", type=float, default=45, help="least seconds to start a run")
     parser.add_argument("--passes", default=",".join(map(str, PASSES)))
+    parser.add_argument("--depths", default="k16,k32", help="candidate depths of part 1")
+    parser.add_argument(
+        "--chosen", default="", help="DEPTH:PASSES chosen earlier (e.g. k16:4): skips part 1"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     grid = Grid(args, fp32_student(args.student, args.out))
@@ -147,18 +156,23 @@ def main() -> None:
     # 1. The steps curve with the labels teacher, top-16 and top-32; choose on dev; test once.
     n_all = adapt_count(scifact, "train:adapt", "train", 0)
     depths = {"k16": [], "k32": ["distill.top_k=32", "distill.nway=32"]}
-    done = {}
-    for depth, sets in depths.items():
-        result = grid.run(f"labels-{depth}", scifact, s_splits, sets, curve(n_all))
-        if result:
-            done[depth] = result
-    if not done:
-        return
-    depth = max(done, key=lambda d: best(done[d])[1])
-    step, _ = best(done[depth])
-    epochs = step / math.ceil(n_all / BATCH)
-    grid.summary["chosen"]["labels"] = {"depth": depth, "step": step, "passes": epochs}
-    grid.run(f"labels-{depth}", scifact, s_splits, depths[depth], curve(n_all), test_at=step)
+    if args.chosen:
+        depth, chosen_passes = args.chosen.split(":")
+        epochs = float(chosen_passes)
+    else:
+        done = {}
+        for depth in args.depths.split(","):
+            result = grid.run(f"labels-{depth}", scifact, s_splits, depths[depth], curve(n_all))
+            if result:
+                done[depth] = result
+        if not done:
+            grid.save()
+            return
+        depth = max(done, key=lambda d: best(done[d])[1])
+        step, _ = best(done[depth])
+        epochs = step / math.ceil(n_all / BATCH)
+        grid.run(f"labels-{depth}", scifact, s_splits, depths[depth], curve(n_all), test_at=step)
+    grid.summary["chosen"]["labels"] = {"depth": depth, "passes": epochs}
 
     # 2. The chosen setting elsewhere: its passes over each set's own adaptation queries.
     others = [
