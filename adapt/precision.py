@@ -14,6 +14,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 CHOICES = ("auto", *DTYPES)
 STUDENT_CHOICES = ("auto", "float32", "bfloat16")  # fp16 autocast has no CPU kernels worth it
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# The flags every CPU rate is recorded beside: they decide fp32 and bf16 speed.
+RATE_FLAGS = ("avx2", "avx512f", *BF16_CPU_FLAGS)
 
 
 def cpu_flags() -> set[str]:
@@ -26,6 +28,12 @@ def cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def rate_flags() -> list[str]:
+    """Which of RATE_FLAGS this CPU has, in their order."""
+    present = cpu_flags()
+    return [f for f in RATE_FLAGS if f in present]
 
 
 def bf16_units(device: torch.device) -> bool:

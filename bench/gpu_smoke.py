@@ -47,6 +47,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel, Qwen2ForCausalLM
 from adapt import hub, pipeline
 from adapt.config import load_config
 from adapt.device import resolve
+from adapt.precision import rate_flags
 from adapt.retriever.colbert import ColBERT
 from adapt.stages import (
     baselines,
@@ -321,8 +322,6 @@ def gpu_peak_above(held: int) -> float | None:
 
 def machine() -> dict:
     info = cpu_info()
-    flags = set(info.get("flags", "").split())
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
     cuda = torch.cuda.is_available()
     return {
         "cuda_available": cuda,
@@ -332,7 +331,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "cpu": info.get("model name", platform.processor()),
         "cpu_cores": os.cpu_count(),
-        "cpu_flags": [f for f in wanted if f in flags],
+        "cpu_flags": rate_flags(),
     }
 
 

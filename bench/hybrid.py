@@ -36,6 +36,7 @@ from adapt.config import StudentConfig
 from adapt.data import HALVES, Query, check_qrels, read_corpus, read_qrels, read_queries
 from adapt.evaluate import METRICS, describe_test, paired_test, per_query, summarize
 from adapt.io import read_json
+from adapt.precision import rate_flags
 from adapt.retriever.backend import FILENAMES, check_source, open_index
 from adapt.retriever.bm25 import BM25Index
 from adapt.retriever.hybrid import (
@@ -150,12 +151,10 @@ def cpu() -> dict:
     for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
-    flags = set(fields.get("Flags", "").split())
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
     return {
         "model": fields.get("Model name"),
         "cpus": fields.get("CPU(s)"),
-        "flags": " ".join(f for f in wanted if f in flags),
+        "flags": " ".join(rate_flags()),
         "torch_threads": torch.get_num_threads(),
         "shared": "2 cores shared with other jobs (a training run among them): rates are lower "
         "bounds; the load average is recorded with each",

@@ -31,7 +31,7 @@ from rates import matmul_gflops
 
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.precision import cpu_flags, student_dtype
+from adapt.precision import rate_flags, student_dtype
 from adapt.retriever import colbert_ai
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex
@@ -96,9 +96,7 @@ def main() -> None:
     result["encode_docs_per_s"] = {"adapt": round(ours, 1), "colbert-ai": round(theirs, 1)}
     print(f"encoding {len(sample)} documents: adapt {ours:.1f}/s, colbert-ai {theirs:.1f}/s")
 
-    result["cpu_flags"] = " ".join(
-        f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()
-    )
+    result["cpu_flags"] = " ".join(rate_flags())
     encoder_params = sum(p.numel() for p in model.encoder.parameters()) - sum(
         p.numel() for p in model.encoder.get_input_embeddings().parameters()
     )

@@ -23,6 +23,7 @@ import torch
 from adapt.config import StudentConfig
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
+from adapt.precision import rate_flags
 from adapt.retriever.bm25 import bm25_search
 from adapt.retriever.dense import DenseEncoder, DenseIndex
 from adapt.retriever.index import ExactIndex
@@ -30,18 +31,6 @@ from adapt.retriever.student import load_student
 from adapt.stages.start import PROJECTION_SAMPLE
 
 SWITCH = {True: "on", False: "off"}
-
-
-def cpu_flags() -> str:
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        return platform.processor()
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
 
 
 def main() -> None:
@@ -110,7 +99,7 @@ def main() -> None:
             json.dumps(
                 {
                     "data": str(args.data),
-                    "cpu": cpu_flags(),
+                    "cpu": " ".join(rate_flags()) or platform.processor(),
                     "rows": rows,
                     "chosen": best["variant"],
                 }

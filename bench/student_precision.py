@@ -26,7 +26,7 @@ from adapt.config import DistillConfig, StudentConfig
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.distill.train import Example, train
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.precision import cpu_flags
+from adapt.precision import rate_flags
 from adapt.retriever.index import ExactIndex
 from adapt.stages.start import start_student
 
@@ -88,9 +88,7 @@ def main() -> None:
         "split": args.split,
         "queries": len(queries),
         "documents": len(docs),
-        "cpu_flags": " ".join(
-            f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()
-        ),
+        "cpu_flags": " ".join(rate_flags()),
         "rows": rows,
         "bf16_vs_fp32_ndcg@10": describe_test(test),
         "speedup": {

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from adapt.precision import cpu_flags
+from adapt.precision import rate_flags
 from adapt.teacher.backends import TransformersBackend
 
 SHAPES = ((8, 128), (8, 192), (8, 256))
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
+    flags = rate_flags()
     print(f"flags {' '.join(flags)}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     body = TransformersBackend(args.teacher, dtype=args.dtype).model.base_model
     if args.mode != "eager":

@@ -38,7 +38,7 @@ from scipy.stats import spearmanr
 from adapt import precision
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import per_query, summarize
-from adapt.precision import cpu_flags
+from adapt.precision import rate_flags
 from adapt.retriever.colbert import ColBERT
 from adapt.retriever.index import ExactIndex
 from adapt.teacher.backends import TransformersBackend
@@ -101,7 +101,7 @@ def main() -> None:
             conts.append(template.continuation.format(query=cut(q.text, template.max_query_tokens)))
     lengths = np.array([len(tok(p + c)["input_ids"]) for p, c in zip(prompts, conts)])
     tokens = int(lengths.sum())
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
+    flags = rate_flags()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, flags "
         f"{' '.join(flags)}, torch {torch.__version__}, threads {torch.get_num_threads()}"

@@ -19,6 +19,13 @@ def test_auto_on_a_cpu_follows_its_bf16_flags(monkeypatch):
         assert precision.resolve("auto", torch.device("cpu")) == "bfloat16"
 
 
+def test_rates_name_the_flags_that_decide_speed_in_a_fixed_order(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"sse2", "amx_bf16", "fma", "avx2"})
+    assert precision.rate_flags() == ["avx2", "amx_bf16"]
+    monkeypatch.setattr(precision, "cpu_flags", set)
+    assert precision.rate_flags() == []
+
+
 @pytest.mark.parametrize(("capability", "expected"), [((7, 0), "float32"), ((8, 0), "bfloat16")])
 def test_auto_on_a_gpu_wants_native_bf16(monkeypatch, capability, expected):
     """A V100 (7.0) emulates bf16, slowly; an A100 or later (8.0+) runs it natively."""
