@@ -29,19 +29,20 @@ start included, uses those weights.
 
 import argparse
 import json
-import math
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from carry import judged
+
+from adapt.config import DistillConfig
 from adapt.data import read_qrels, read_queries
+from adapt.distill.train import total_steps
 from adapt.io import read_json
 
-BATCH = 8  # distill.batch_size, the default
 PASSES = (1, 2, 4, 8, 16)
-TRAINER = ("distill.lr=1e-4", "distill.schedule=constant", "distill.student_scores=zscore")
 
 
 def fp32_student(folder: Path, work: Path) -> Path:
@@ -59,13 +60,14 @@ def fp32_student(folder: Path, work: Path) -> Path:
 
 
 def adapt_count(data: Path, split: str, qrels: str, most: int) -> int:
-    judgments = read_qrels(data / "qrels" / f"{qrels}.tsv")
-    n = sum(
-        1
-        for q in read_queries(data, split)
-        if judgments.get(q.id) and any(v > 0 for v in judgments[q.id].values())
-    )
+    """How many adaptation queries bench/carry.py keeps (judged ones, at most `most`)."""
+    n = len(judged(read_queries(data, split), read_qrels(data / "qrels" / f"{qrels}.tsv")))
     return min(n, most) if most else n
+
+
+def per_pass(n: int) -> int:
+    """Optimizer steps in one pass over `n` queries at the default batch (the trainer's count)."""
+    return total_steps(n, DistillConfig(epochs=1))
 
 
 class Grid:
@@ -98,7 +100,7 @@ class Grid:
             *splits, "--target", target, "--out", str(out), "--name", name,
             "--eval-at", ",".join(map(str, steps)),
             "--set", f"student.model={self.student}", "--set", f"distill.steps={max(steps)}",
-            *[x for s in (*TRAINER, *sets) for x in ("--set", s)],
+            *[x for s in sets for x in ("--set", s)],
         ]  # fmt: skip
         if most:
             command += ["--max-adapt", str(most)]
@@ -109,9 +111,8 @@ class Grid:
             subprocess.run(command, check=True, timeout=max(1.0, self.left() - 15))
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             self.summary["runs"][f"{data.name}/{name}"] = {"failed": str(error)}
-            return None
-        finally:
             self.save()
+            return None
         result = read_json(out / name / "result.json")
         result["wall_s"] = round(time.time() - began, 1)
         self.summary["runs"][f"{data.name}/{name}"] = result
@@ -151,7 +152,7 @@ def main() -> None:
     s_splits = ["--adapt", "train:adapt", "--dev", "train:dev", "--test", "test"]
 
     def curve(n: int) -> list[int]:
-        return [p * math.ceil(n / BATCH) for p in passes]
+        return [p * per_pass(n) for p in passes]
 
     # 1. The steps curve with the labels teacher, top-16 and top-32; choose on dev; test once.
     n_all = adapt_count(scifact, "train:adapt", "train", 0)
@@ -170,7 +171,7 @@ def main() -> None:
             return
         depth = max(done, key=lambda d: best(done[d])[1])
         step, _ = best(done[depth])
-        epochs = step / math.ceil(n_all / BATCH)
+        epochs = step / per_pass(n_all)
         grid.run(f"labels-{depth}", scifact, s_splits, depths[depth], curve(n_all), test_at=step)
     grid.summary["chosen"]["labels"] = {"depth": depth, "passes": epochs}
 
@@ -184,7 +185,7 @@ def main() -> None:
     ]
     for data, splits, qrels in others:
         n = adapt_count(data, splits[1], qrels, 0)
-        at = max(1, round(epochs * math.ceil(n / BATCH)))
+        at = max(1, round(epochs * per_pass(n)))
         qrel_args = ["--adapt-qrels", qrels, "--test-qrels", "test"]
         grid.run(f"labels-{depth}", data, splits + qrel_args, depths[depth], [at], test_at=at)
 
