@@ -151,6 +151,11 @@ class DistillConfig:
     # After warmup: "linear" decay to zero, or "constant" (every checkpoint along the run is
     # then a fair "trained N steps" model for the guard to choose among).
     schedule: str = "constant"
+    # Checkpoints each iteration keeps along its training, evenly spaced in steps, the last one
+    # included (1: the last alone; 2 with the default 2 epochs: one per epoch). With qrels each
+    # is evaluated; the label-free check recommends one (adapt/stages/guard.py). `adapt run`
+    # keeps them; `adapt train` writes the last alone.
+    checkpoints: int = 2
     # The student's scores before both losses: "zscore" per query over its passages (like the
     # targets: order, not each query's scale, which raw MaxSim ties to the query's length), or
     # "raw".
@@ -181,6 +186,7 @@ NEUTRAL: dict[str, Any] = {
     "distill.dropout": True,
     "distill.steps": 0,
     "distill.schedule": "linear",
+    "distill.checkpoints": 1,
     "distill.student_scores": "raw",
     "student.index": "auto",
     "student.kind": "colbert",

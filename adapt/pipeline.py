@@ -10,6 +10,7 @@ Layout of a run directory:
     iter-N/eval-hybrid.json, hybrid/{bm25, biencoder}  the student fused with BM25 and the
                                            bi-encoder (indexes built once per run)
     iter-N/{candidates, pointwise, targets, pairs}.jsonl, train-log.jsonl, checkpoint  (N >= 1)
+    iter-N/step-S/{checkpoint, index, eval.json}  checkpoints kept along training (N >= 1)
     guard/{queries.jsonl, check.json}      the label-free check
     report.json, report.md
 """
@@ -87,6 +88,9 @@ class Pipeline(RunContext):
         for iteration in range(last + 1):
             if iteration:
                 self.console.rule(f"iteration {iteration}")
+            for kept in self.kept(iteration):  # along training, for the check to choose among
+                kept_index, kept_fp = index.step(self, iteration, fp, kept)
+                evaluate.step(self, iteration, kept_index, kept_fp, kept)
             built, index_fp = index.step(self, iteration, fp)
             evaluate.step(self, iteration, built, index_fp)
             hybrid.step(self, iteration, built, index_fp)

@@ -53,7 +53,8 @@ def plan(
         else f"; no label-free check: {NO_HELD_OUT}"
         if held_out == 0
         else f"; then a label-free check on {min(c.generate.check_queries, held_out)} queries "
-        "the teacher writes for held-out passages"
+        "the teacher writes for held-out passages, choosing among the start and the "
+        f"{d.checkpoints} checkpoint(s) each iteration keeps along its training"
     )
     written = (
         ""

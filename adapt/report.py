@@ -7,6 +7,8 @@ from pathlib import Path
 from adapt.config import Config
 from adapt.evaluate import METRICS, SIGNIFICANT, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
+from adapt.rundir import kept_on_disk
+from adapt.stages.guard import START, read_check
 from adapt.teacher.agreement import NOISE_TAU
 
 
@@ -132,17 +134,36 @@ def _evaluated(run_dir: Path, kind: str) -> tuple[list[dict], list[dict]]:
     ]
     adapted = []
     for folder in _iterations(run_dir):
-        if not (folder / "eval.json").is_file():
-            continue
         iteration = int(folder.name.split("-")[1])
-        entry = {
-            "name": f"iteration {iteration}",
-            "label": start_label(kind) if iteration == 0 else f"adapted, iteration {iteration}",
-            "checkpoint": str(folder / "checkpoint"),
-            **read_json(folder / "eval.json"),
-        }
-        (references if iteration == 0 else adapted).append(entry)
+        kept = [(f"step {s}", folder / f"step-{s}") for s in kept_on_disk(folder)]
+        for name, at in [*kept, ("", folder)]:  # in training order, the iteration's last last
+            if not (at / "eval.json").is_file():
+                continue
+            entry = {
+                "name": f"iteration {iteration}" + (f", {name}" if name else ""),
+                "label": start_label(kind)
+                if iteration == 0
+                else f"adapted, iteration {iteration}" + (f", {name}" if name else ""),
+                "checkpoint": str(at / "checkpoint"),
+                **read_json(at / "eval.json"),
+            }
+            (references if iteration == 0 else adapted).append(entry)
     return references, adapted
+
+
+def _compared(evaluation: dict, start: dict | None, best: dict | None) -> dict:
+    """A checkpoint's metrics and its paired tests against the start and the best reference."""
+    row: dict = {"metrics": evaluation["metrics"]}
+    if start is not None:
+        row["vs_start"] = {
+            m: paired_test(start["per_query"][m], evaluation["per_query"][m]) for m in METRICS
+        }
+    if best is not None:
+        row["vs_best_reference"] = {
+            "reference": best["label"],
+            **paired_test(best["per_query"]["ndcg@10"], evaluation["per_query"]["ndcg@10"]),
+        }
+    return row
 
 
 def build(run_dir: Path, config: Config | None = None, timings: dict | None = None) -> dict:
@@ -156,17 +177,18 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         row: dict = {"iteration": iteration}
         if (folder / "eval.json").is_file():
             evaluation = read_json(folder / "eval.json")
-            row["metrics"] = evaluation["metrics"]
-            if iteration > 0 and start is not None:
-                row["vs_start"] = {
-                    m: paired_test(start["per_query"][m], evaluation["per_query"][m])
-                    for m in METRICS
-                }
-            if iteration > 0 and best is not None:
-                row["vs_best_reference"] = {
-                    "reference": best["label"],
-                    **paired_test(best["per_query"]["ndcg@10"], evaluation["per_query"]["ndcg@10"]),
-                }
+            row.update(
+                _compared(evaluation, start, best)
+                if iteration
+                else {"metrics": evaluation["metrics"]}
+            )
+        kept = [
+            {"step": s, **_compared(read_json(folder / f"step-{s}" / "eval.json"), start, best)}
+            for s in kept_on_disk(folder)
+            if (folder / f"step-{s}" / "eval.json").is_file()
+        ]
+        if kept:
+            row["kept"] = kept
         if (folder / "teacher-diagnostics.json").is_file():
             row["teacher_diagnostics"] = read_json(folder / "teacher-diagnostics.json")
         if (folder / "pointwise-diagnostics.json").is_file():
@@ -224,8 +246,8 @@ def _check(run_dir: Path) -> dict | None:
     path = run_dir / "guard" / "check.json"
     if not path.is_file():
         return None
-    check = read_json(path)
-    return {key: check[key] for key in ("queries", "iterations", "call", "reason") if key in check}
+    check = read_check(path)
+    return {key: check[key] for key in ("queries", "checkpoints", "call", "reason") if key in check}
 
 
 def check_lines(summary: dict) -> list[str]:
@@ -235,15 +257,19 @@ def check_lines(summary: dict) -> list[str]:
         return []
     if "call" not in check:
         return [f"No label-free check: {check['reason']}."]
-    call, means = check["call"], check["iterations"]
-    start, last = means["0"]["ndcg@10"] * 100, means[str(call["iteration"])]["ndcg@10"] * 100
-    iteration = call["iteration"] if call["recommend"] == "adapted" else 0
-    checkpoint = Path(summary["run"]) / f"iter-{iteration}" / "checkpoint"
-    use = f"`{checkpoint}`" if iteration else f"the start, `{checkpoint}`"
+    call, means = check["call"], check["checkpoints"]
+    start, best = means[START]["ndcg@10"] * 100, means[call["checkpoint"]]["ndcg@10"] * 100
+    checkpoint = Path(summary["run"]) / call["use"] / "checkpoint"
+    use = f"the start, `{checkpoint}`" if call["use"] == START else f"`{checkpoint}`"
+    adapted = (
+        f"the best of {len(means) - 1} adapted checkpoints ({call['checkpoint']})"
+        if len(means) > 2
+        else "adapted"
+    )
     return [
         f"Label-free check (it reads no qrels): on {check['queries']} queries the teacher wrote "
         f"for held-out passages, each one's own passage the relevant one, nDCG@10 start "
-        f"{start:.1f}, adapted {last:.1f}, {describe_test(call)}: {call['outcome']}; it "
+        f"{start:.1f}, {adapted} {best:.1f}, {describe_test(call)}: {call['outcome']}; it "
         f"recommends {use}."
     ]
 
@@ -328,13 +354,15 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {baseline['label']} | " + " | ".join(cells) + " | — | — |")
         start = start_label(summary["config"]["student"].get("kind", "colbert"))
         for row in evaluated:
-            cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
-            test = row.get("vs_start", {}).get("ndcg@10")
-            versus = describe_test(test) if test else "—"
-            best = row.get("vs_best_reference")
-            against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
             name = start if row["iteration"] == 0 else f"iteration {row['iteration']}"
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {versus} | {against} |")
+            kept = [(f"{name}, step {k['step']}", k) for k in row.get("kept", [])]
+            for label, shown in [*kept, (name, row)]:
+                cells = [f"{shown['metrics'][m] * 100:.1f}" for m in METRICS]
+                test = shown.get("vs_start", {}).get("ndcg@10")
+                versus = describe_test(test) if test else "—"
+                best = shown.get("vs_best_reference")
+                against = f"{describe_test(best)} vs {best['reference']}" if best else "—"
+                lines.append(f"| {label} | " + " | ".join(cells) + f" | {versus} | {against} |")
         for row in summary.get("hybrid", []):
             cells = [f"{row['metrics'][m] * 100:.1f}" for m in METRICS]
             test, plain = row.get("vs_start"), row.get("vs_best_plain")

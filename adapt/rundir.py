@@ -110,3 +110,9 @@ class RunDir:
     def close(self) -> None:
         fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
         self._lock_handle.close()
+
+
+def kept_on_disk(folder: Path) -> list[int]:
+    """The steps an iteration's folder holds a kept checkpoint of (`step-S/checkpoint`)."""
+    found = [p.parent.name.removeprefix("step-") for p in folder.glob("step-*/checkpoint")]
+    return sorted(int(s) for s in found if s.isdigit())

@@ -1,73 +1,75 @@
-"""How often the label-free check (adapt/stages/guard.py) makes the call the labels make.
+"""How often the label-free check (adapt/stages/guard.py) chooses the checkpoint the labels would.
 
     python bench/guard.py runs/demo /tmp/sf-real /tmp/sf-gen ...
 
-Each argument is a finished run directory with qrels and a label-free check. Per run: the
-labelled comparison (nDCG@10 of the last iteration against the start on the evaluation queries,
-paired t-test) and the check's (the same on the teacher-written queries of held-out passages).
-The check's recommendation counts as wrong when it keeps the start while the labels call the
-adapted student significantly better (a missed gain), or recommends the adapted student while
-the labels call it significantly worse (harm); a tie on the labels makes either choice harmless.
-The sign columns say whether the two differences point the same way, significant or not.
+Each argument is a finished run directory with qrels and a label-free check. Per run, every
+checkpoint the check chose among (the start, those kept along training, each iteration's last)
+is scored twice: nDCG@10 on the evaluation queries (their `eval.json`) and on the check's
+written queries. The labels' best is the checkpoint with the best labelled mean, the start
+included. The check's recommendation counts as right when it is the labels' best or not
+significantly below it on the evaluation queries (paired t-test): a tie on the labels makes
+either choice harmless.
 """
 
 import argparse
 from pathlib import Path
 
-from adapt.evaluate import describe_test
+from adapt.evaluate import SIGNIFICANT, describe_test, paired_test
 from adapt.io import read_json
-from adapt.stages.guard import call
+from adapt.stages.guard import read_check
 
-SIGN = {True: "yes", False: "no", None: "—"}
+
+def mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / max(1, len(values))
 
 
 def row(run: Path, check: dict) -> dict:
-    last = check["call"]["iteration"]
-    start = read_json(run / "iter-0" / "eval.json")["per_query"]["ndcg@10"]
-    adapted = read_json(run / f"iter-{last}" / "eval.json")["per_query"]["ndcg@10"]
-    labelled = call(start, adapted)
-    recommend = check["call"]["recommend"]
-    wrong = (recommend == "start" and labelled["outcome"] == "better") or (
-        recommend == "adapted" and labelled["outcome"] == "worse"
-    )
+    names = list(check["checkpoints"])
+    labelled = {n: read_json(run / n / "eval.json")["per_query"]["ndcg@10"] for n in names}
+    best = max(names, key=lambda n: mean(labelled[n]))  # the earliest of equal means
+    use = check["call"]["use"]
+    cost = paired_test(labelled[best], labelled[use])
     return {
         "run": str(run),
-        "labelled": labelled,
-        "check": check["call"],
-        "queries": (len(start), check["queries"]),
-        # None where either difference is exactly 0 (no direction to agree with).
-        "same_sign": (labelled["delta"] > 0) == (check["call"]["delta"] > 0)
-        if labelled["delta"] and check["call"]["delta"]
-        else None,
-        "right": not wrong,
+        "labelled": {n: mean(v) for n, v in labelled.items()},
+        "checked": {n: v["ndcg@10"] for n, v in check["checkpoints"].items()},
+        "labels_best": best,
+        "use": use,
+        "cost": cost,
+        "queries": (len(labelled[names[0]]), check["queries"]),
+        "right": best == use or not (cost["p_value"] < SIGNIFICANT and cost["delta"] < 0),
     }
+
+
+def means(values: dict[str, float]) -> str:
+    return ", ".join(f"{n} {v * 100:.1f}" for n, v in values.items())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    checks = {run: read_json(run / "guard" / "check.json") for run in parser.parse_args().runs}
+    checks = {run: read_check(run / "guard" / "check.json") for run in parser.parse_args().runs}
     for run, check in checks.items():
         if "call" not in check:
             print(f"{run}: no label-free check ({check['reason']})")
     rows = [row(run, check) for run, check in checks.items() if "call" in check]
     print(
-        "| run | labelled: Δ nDCG@10 adapted vs start (p, w/l) | queries | check: Δ (p, w/l) "
-        "| check queries | check recommends | same sign | right |"
+        "| run | labelled nDCG@10 (evaluation queries) | check nDCG@10 (check queries) "
+        "| labels' best | check recommends | its labelled Δ vs the labels' best | right |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
+        cost = "the same" if r["use"] == r["labels_best"] else describe_test(r["cost"])
         print(
-            f"| {r['run']} | {describe_test(r['labelled'])} {r['labelled']['outcome']} "
-            f"| {r['queries'][0]} | {describe_test(r['check'])} {r['check']['outcome']} "
-            f"| {r['queries'][1]} | {r['check']['recommend']} | {SIGN[r['same_sign']]} "
-            f"| {'yes' if r['right'] else 'no'} |"
+            f"| {r['run']} | {means(r['labelled'])} ({r['queries'][0]} queries) "
+            f"| {means(r['checked'])} ({r['queries'][1]} queries) | {r['labels_best']} "
+            f"| {r['use']} | {cost} | {'yes' if r['right'] else 'no'} |"
         )
+    chosen = sum(r["use"] == r["labels_best"] for r in rows)
     right = sum(r["right"] for r in rows)
-    signed = [r["same_sign"] for r in rows if r["same_sign"] is not None]
     print(
-        f"\nright in {right} of {len(rows)} runs; the same sign in {sum(signed)} of the "
-        f"{len(signed)} where both differences are not 0"
+        f"\nthe labels' best checkpoint in {chosen} of {len(rows)} runs; not significantly below "
+        f"it in {right} of {len(rows)}"
     )
 
 

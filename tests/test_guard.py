@@ -1,11 +1,9 @@
 """The label-free check: its call from per-query values, its held-out passages, and a corpus-only
 run whose check never reuses a passage the teacher wrote an adaptation query for."""
 
-import json
-
 from adapt.data import Document
-from adapt.io import read_jsonl
-from adapt.stages.guard import call, held_out_passages, known_items
+from adapt.io import read_jsonl, write_json
+from adapt.stages.guard import START, call, choose, held_out_passages, known_items, read_check
 from adapt.teacher.generation import unique_queries
 from tests.test_generation import _recipe
 from tests.test_kill import run_args
@@ -22,6 +20,34 @@ def test_the_adapted_student_is_recommended_only_when_significantly_better():
     mixed = {**start, "q0": 1.0, "q1": 0.0}
     assert call(start, mixed)["outcome"] == "no evidence either way"
     assert call(start, mixed)["recommend"] == "start"
+
+
+def test_the_check_recommends_the_best_checkpoint_only_when_it_beats_the_start():
+    start = {f"q{i}": 0.5 for i in range(20)}
+    early = {q: v + 0.3 + 0.01 * (i % 3) for i, (q, v) in enumerate(start.items())}
+    late = {q: v + 0.1 + 0.01 * (i % 3) for i, (q, v) in enumerate(start.items())}
+    found = choose({START: start, "iter-1/step-5": early, "iter-1": late})
+    assert (found["checkpoint"], found["use"], found["outcome"]) == (
+        "iter-1/step-5",
+        "iter-1/step-5",
+        "better",
+    )
+    mixed = {**start, "q0": 1.0, "q1": 0.0}  # the best mean, but no evidence: keep the start
+    found = choose({START: start, "iter-1/step-5": mixed, "iter-1": start})
+    assert (found["checkpoint"], found["use"]) == ("iter-1/step-5", START)
+
+
+def test_a_check_written_before_checkpoints_were_kept_reads_in_todays_names(tmp_path):
+    old = {
+        "queries": 2,
+        "iterations": {"0": {"ndcg@10": 0.5}, "1": {"ndcg@10": 0.6}},
+        "per_query": {"0": {"a": 0.5}, "1": {"a": 0.6}},
+        "call": {"recommend": "start", "outcome": "no evidence either way", "iteration": 1},
+    }
+    write_json(tmp_path / "check.json", old)
+    found = read_check(tmp_path / "check.json")
+    assert list(found["checkpoints"]) == ["iter-0", "iter-1"]
+    assert (found["call"]["checkpoint"], found["call"]["use"]) == ("iter-1", START)
 
 
 def test_held_out_passages_avoid_the_sources_and_are_seeded():
@@ -51,9 +77,11 @@ def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(
     checked = read_jsonl(run / "guard" / "queries.jsonl")
     assert len(sources) == 4 and 0 < len(checked) <= 3
     assert not {q["passage_id"] for q in checked} & sources
-    check = json.loads((run / "guard" / "check.json").read_text())
-    assert set(check["iterations"]) == {"0", "1"} and check["queries"] == len(checked)
-    assert set(check["per_query"]["0"]) == {q["_id"] for q in checked}
+    check = read_check(run / "guard" / "check.json")
+    # Four written queries, batch 8, 2 epochs: 2 steps, the checkpoint after step 1 kept.
+    assert list(check["checkpoints"]) == ["iter-0", "iter-1/step-1", "iter-1"]
+    assert check["queries"] == len(checked)
+    assert set(check["per_query"]["iter-0"]) == {q["_id"] for q in checked}
     assert check["call"]["recommend"] in {"start", "adapted"}
     report = (run / "report.md").read_text()
     assert (

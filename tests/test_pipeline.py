@@ -8,6 +8,7 @@ from rich.console import Console
 from adapt import pipeline
 from adapt.config import load_config
 from adapt.errors import AdaptError
+from adapt.stages.guard import read_check
 from adapt.teacher.agreement import agreement_with_student
 
 
@@ -231,3 +232,31 @@ def test_a_teacher_that_cannot_be_had_is_refused_before_any_work(tiny_beir, tiny
     with pytest.raises(AdaptError, match="unknown teacher 'gpt-5'"):
         pipeline.Pipeline(config, tmp_path / "run", Console(quiet=True))
     assert not (tmp_path / "run").exists()
+
+
+def test_checkpoints_kept_along_training_are_evaluated_and_checked(tiny_beir, tiny_bert, tmp_path):
+    console = Console(quiet=True)
+    runs = {}
+    for kept in (1, 3):
+        config = _config(tiny_beir, tiny_bert, checkpoints=kept)
+        config.iterations = 1
+        runs[kept] = tmp_path / f"kept-{kept}"
+        pipeline.run(config, runs[kept], console, cache=tmp_path / "cache.sqlite")
+    steps = len((runs[3] / "iter-1/train-log.jsonl").read_text().splitlines())
+    kept_at = [steps // 3, 2 * steps // 3]
+    assert steps >= 3 and not list((runs[1] / "iter-1").glob("step-*"))
+    for step in kept_at:
+        assert (runs[3] / f"iter-1/step-{step}/checkpoint/model.safetensors").is_file()
+        assert (runs[3] / f"iter-1/step-{step}/eval.json").is_file()
+    # Keeping checkpoints changes nothing of the last one: the same weights, the same metrics.
+    last = [(r / "iter-1/checkpoint/model.safetensors").read_bytes() for r in runs.values()]
+    assert last[0] == last[1]
+    summary = json.loads((runs[3] / "report.json").read_text())
+    assert [k["step"] for k in summary["iterations"][1]["kept"]] == kept_at
+    assert f"| iteration 1, step {kept_at[0]} |" in (runs[3] / "report.md").read_text()
+    # The label-free check chose among all of them, the start included.
+    check = read_check(runs[3] / "guard/check.json")
+    names = ["iter-0", *(f"iter-1/step-{s}" for s in kept_at), "iter-1"]
+    assert list(check["checkpoints"]) == names
+    assert check["call"]["checkpoint"] in names[1:] and check["call"]["use"] in names
+    assert "it recommends" in (runs[3] / "report.md").read_text()

@@ -8,7 +8,14 @@ def check_distill(d: DistillConfig) -> None:
     """Every distillation number that can be wrong, before any work (not after indexing)."""
     from adapt.distill.targets import Weights
 
-    for name, least in (("top_k", 1), ("nway", 2), ("delta", 2), ("n_pairs", 0), ("epochs", 1)):
+    for name, least in (
+        ("top_k", 1),
+        ("nway", 2),
+        ("delta", 2),
+        ("n_pairs", 0),
+        ("epochs", 1),
+        ("checkpoints", 1),
+    ):
         if getattr(d, name) < least:
             raise AdaptError(f"distill.{name} = {getattr(d, name)}: it must be at least {least}")
     for name in ("batch_size", "lr", "temperature"):

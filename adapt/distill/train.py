@@ -101,6 +101,16 @@ def total_steps(n_examples: int, config: DistillConfig) -> int:
     return config.steps or max(1, math.ceil(n_examples / config.batch_size) * config.epochs)
 
 
+def kept_steps(total: int, checkpoints: int) -> list[int]:
+    """The steps after which training keeps a checkpoint besides its last: `checkpoints` evenly
+    spaced over `total` steps, the last of them the end (fewer when the steps are fewer).
+
+    >>> kept_steps(26, 2), kept_steps(10, 4), kept_steps(1, 2), kept_steps(26, 1)
+    ([13], [2, 5, 7], [], [])
+    """
+    return sorted({total * i // checkpoints for i in range(1, checkpoints)} - {0, total})
+
+
 def learning_rate_factor(step: int, total: int, config: DistillConfig) -> float:
     """The learning rate's multiplier at `step`: linear warmup, then linear decay to zero or
     constant. Constant keeps every checkpoint along the run a fair "trained N steps" model,

@@ -27,7 +27,7 @@ from adapt.retriever import backend
 from adapt.retriever.backend import Index
 from adapt.retriever.colbert import METADATA
 from adapt.retriever.student import Student, check_student, load_student
-from adapt.rundir import RunDir
+from adapt.rundir import RunDir, kept_on_disk
 from adapt.teacher.backends import check_teacher
 from adapt.teacher.cache import ScoreCache
 from adapt.teacher.labels import LabelsScorer, is_labels
@@ -95,8 +95,18 @@ class RunContext:
             read_json(run_dir / "timings.json") if (run_dir / "timings.json").is_file() else {}
         )
 
-    def folder(self, iteration: int) -> Path:
-        return self.path / f"iter-{iteration}"
+    def folder(self, iteration: int, step: int = 0) -> Path:
+        """Iteration N's folder, or that of the checkpoint its training kept after `step`."""
+        folder = self.path / f"iter-{iteration}"
+        return folder / f"step-{step}" if step else folder
+
+    def name(self, iteration: int, step: int = 0) -> str:
+        """A checkpoint's name in records and reports: its folder in the run (`iter-1/step-13`)."""
+        return self.folder(iteration, step).relative_to(self.path).as_posix()
+
+    def kept(self, iteration: int) -> list[int]:
+        """The steps iteration N's training kept a checkpoint after, besides its last (on disk)."""
+        return kept_on_disk(self.folder(iteration))
 
     def done(self, out: Path, fp: str) -> bool:
         """Whether `out` exists with the record `fp`: then its stage is skipped."""
@@ -123,27 +133,29 @@ class RunContext:
             self._scorer.backend.close()
             self._scorer = None
 
-    def student(self, iteration: int) -> Student:
-        """Iteration N's student for inference (kept: index, eval and retrieval all use it)."""
-        if self._student is None or self._student[0] != iteration:
-            path = self.folder(iteration) / "checkpoint"
-            self._student = (iteration, load_student(self.config.student, str(path)))
+    def student(self, iteration: int, step: int = 0) -> Student:
+        """A checkpoint's student for inference (kept: index, eval and retrieval all use it)."""
+        path = self.folder(iteration, step) / "checkpoint"
+        if self._student is None or self._student[0] != path:
+            self._student = (path, load_student(self.config.student, str(path)))
         return self._student[1]
 
-    def index_path(self, iteration: int) -> tuple[Path, str]:
-        """Iteration N's index and its kind, chosen once from the start's checkpoint (whether it
+    def index_path(self, iteration: int, step: int = 0) -> tuple[Path, str]:
+        """A checkpoint's index and its kind, chosen once from the start's checkpoint (whether it
         uses colbert-ai's markers; a dense student has no ColBERT metadata)."""
         s = self.config.student
         metadata = self.folder(0) / "checkpoint" / METADATA
         markers = read_json(metadata).get("markers", True) if metadata.is_file() else True
         kind = backend.choose(s.index, len(self.inputs.docs), s.kind, markers)
-        return self.folder(iteration) / backend.FILENAMES[kind], kind
+        return self.folder(iteration, step) / backend.FILENAMES[kind], kind
 
-    def search(self, iteration: int, built: Index | None, queries: list[Query], k: int) -> Ranking:
-        """Iteration N's top-`k` for `queries`, from `built` or the index on disk."""
-        built = built or backend.open_index(self.index_path(iteration)[0])
+    def search(
+        self, iteration: int, built: Index | None, queries: list[Query], k: int, step: int = 0
+    ) -> Ranking:
+        """A checkpoint's top-`k` for `queries`, from `built` or its index on disk."""
+        built = built or backend.open_index(self.index_path(iteration, step)[0])
         with make_progress(self.console) as progress:
-            return built.search(self.student(iteration), queries, k, progress=progress)
+            return built.search(self.student(iteration, step), queries, k, progress=progress)
 
     def record_rate(self, template: str, shown: TeacherBar) -> None:
         """Keep a teacher stage's measured rate for the next run's plan (not the labels

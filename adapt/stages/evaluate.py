@@ -33,19 +33,23 @@ def evaluate(
     return summarize(values)
 
 
-def step(run: RunContext, iteration: int, built: Index | None, upstream: str) -> None:
-    """`iter-N/eval.json` in a run with qrels; the metrics are printed as they come."""
+def step(
+    run: RunContext, iteration: int, built: Index | None, upstream: str, step: int = 0
+) -> None:
+    """`eval.json` of iteration N's checkpoint (the one kept after `step`, 0: its last) in a run
+    with qrels; the metrics are printed as they come."""
     inputs = run.inputs
     if not inputs.qrels:
         return
-    out = run.folder(iteration) / "eval.json"
+    out = run.folder(iteration, step) / "eval.json"
     fp = record("eval", upstream, **fingerprint(run.config, inputs.eval_digest))
     if run.done(out, fp):
         return
     began = time.time()
-    ranking = run.search(iteration, built, inputs.eval_queries, run.config.search_k)
+    ranking = run.search(iteration, built, inputs.eval_queries, run.config.search_k, step)
     metrics = evaluate(ranking, inputs.qrels, out, run.config.data.ignore_identical_ids)
-    run.complete(out, fp, f"iter-{iteration}/eval", began)
+    run.complete(out, fp, f"{run.name(iteration, step)}/eval", began)
+    at = f" (kept at step {step})" if step else ""
     run.console.print(
-        f"iteration {iteration}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
+        f"iteration {iteration}{at}: " + "  ".join(f"{m} {v * 100:.1f}" for m, v in metrics.items())
     )

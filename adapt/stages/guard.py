@@ -1,11 +1,12 @@
-"""The guard stage, a label-free check of the adapted student against its start: which
+"""The guard stage, a label-free check of the adapted checkpoints against their start: which
 checkpoint to use when there are no qrels to say (`guard/`).
 
 The teacher writes one query for each of a seeded sample of passages that adaptation never
 wrote a query for; each query's own passage is its one relevant document (the known-item test
-behind InPars' and Promptagator's filters). Every iteration's student retrieves for these queries
-from the whole corpus, and the nDCG@10 of the source passage, paired over queries, makes the
-call: the adapted student is recommended only when it is significantly better than the start.
+behind InPars' and Promptagator's filters). Every checkpoint (each iteration's, and those kept
+along its training) retrieves for these queries from the whole corpus, and the nDCG@10 of the
+source passage makes the call: the checkpoint with the best mean, recommended only when it is
+significantly better than the start, paired over queries.
 
 The distillation targets play no part in the check, so a student that learned to agree with a
 teacher no better than itself is not rewarded for the agreement. How often the call matches the
@@ -21,7 +22,7 @@ from rich.console import Console
 from adapt.config import Config
 from adapt.data import Document, Query, Ranking
 from adapt.evaluate import SIGNIFICANT, paired_test, per_query, summarize
-from adapt.io import read_jsonl, write_json, write_jsonl
+from adapt.io import read_json, read_jsonl, write_json, write_jsonl
 from adapt.stages.context import RunContext, record
 from adapt.stages.generate import write_queries, writing
 from adapt.teacher import generation
@@ -107,25 +108,65 @@ def fingerprint(config: Config, queries_fingerprint: str) -> dict:
     return {"queries": queries_fingerprint, "k": config.search_k}
 
 
-def check(queries: list[Query], rankings: dict[int, Ranking], out: Path) -> None:
-    """Start against adapted on the check's queries, each one's source passage relevant
-    (`guard/check.json`): `rankings` holds each iteration's, the last one's is judged."""
+START = "iter-0"
+
+
+def choose(values: dict[str, dict[str, float]]) -> dict:
+    """The call among checkpoints from their per-query nDCG@10 on the check (`START` is the
+    start): the adapted checkpoint with the best mean, recommended only when significantly
+    better than the start (`call`); the earliest of equal means."""
+    adapted = [name for name in values if name != START]
+    best = max(adapted, key=lambda name: sum(values[name].values()) / max(1, len(values[name])))
+    verdict = call(values[START], values[best])
+    return {
+        **verdict,
+        "checkpoint": best,
+        "use": best if verdict["recommend"] == "adapted" else START,
+    }
+
+
+def check(queries: list[Query], rankings: dict[str, Ranking], out: Path) -> None:
+    """The start against every adapted checkpoint on the check's queries, each one's source
+    passage relevant (`guard/check.json`): `rankings` by checkpoint name (`iter-1/step-13`),
+    the start's `START`, in training order."""
     if not queries:  # the report says why there is no call
         write_json(out, {"queries": 0, "reason": NO_HELD_OUT})
         return
     qrels = known_items(queries)
-    values = {iteration: per_query(qrels, ranking) for iteration, ranking in rankings.items()}
-    last = max(values)
-    verdict = call(values[0]["ndcg@10"], values[last]["ndcg@10"])
+    values = {name: per_query(qrels, ranking) for name, ranking in rankings.items()}
+    ndcg = {name: v["ndcg@10"] for name, v in values.items()}
     write_json(
         out,
         {
             "queries": len(queries),
-            "iterations": {str(i): summarize(v) for i, v in values.items()},
-            "per_query": {str(i): v["ndcg@10"] for i, v in values.items()},
-            "call": {**verdict, "iteration": last},
+            "checkpoints": {name: summarize(v) for name, v in values.items()},
+            "per_query": ndcg,
+            "call": choose(ndcg),
         },
     )
+
+
+def training_order(name: str) -> tuple[int, float]:
+    """A checkpoint's place in training: `iter-1/step-13` before `iter-1`, before `iter-2`."""
+    iteration, _, step = name.removeprefix("iter-").partition("/step-")
+    return int(iteration), int(step) if step else float("inf")
+
+
+def read_check(path: Path) -> dict:
+    """`guard/check.json` with its checkpoints in training order; one written before
+    checkpoints were kept (by iteration number, the last one judged) is read in today's names."""
+    found = read_json(path)
+    if "iterations" in found:
+        names = {i: f"iter-{i}" for i in found["iterations"]}
+        found["checkpoints"] = {names[i]: v for i, v in found.pop("iterations").items()}
+        found["per_query"] = {names[i]: v for i, v in found["per_query"].items()}
+        last = f"iter-{found['call'].pop('iteration')}"
+        use = last if found["call"]["recommend"] == "adapted" else START
+        found["call"].update(checkpoint=last, use=use)
+    for key in ("checkpoints", "per_query"):
+        if key in found:
+            found[key] = dict(sorted(found[key].items(), key=lambda kv: training_order(kv[0])))
+    return found
 
 
 def queries_step(run: RunContext) -> tuple[list[Query], str]:
@@ -150,8 +191,8 @@ def queries_step(run: RunContext) -> tuple[list[Query], str]:
 
 
 def step(run: RunContext, upstream: str) -> None:
-    """`guard/check.json` once the last iteration is indexed: the start and every iteration
-    retrieve for the check's queries."""
+    """`guard/check.json` once the last iteration is indexed: the start and every checkpoint of
+    every iteration (those kept along training too) retrieve for the check's queries."""
     out = run.path / "guard" / "check.json"
     if run.labels:  # the report says why there is no call
         if not run.done(out, upstream):
@@ -164,6 +205,9 @@ def step(run: RunContext, upstream: str) -> None:
         return
     began = time.time()
     k, last = run.config.search_k, run.config.iterations
-    rankings = {i: run.search(i, None, queries, k) for i in range(last + 1)} if queries else {}
+    points = [(0, 0)] + [(i, s) for i in range(1, last + 1) for s in [*run.kept(i), 0]]
+    rankings = (
+        {run.name(i, s): run.search(i, None, queries, k, s) for i, s in points} if queries else {}
+    )
     check(queries, rankings, out)
     run.complete(out, fp, "guard/check", began)

@@ -38,18 +38,19 @@ def build_index(
         )
 
 
-def step(run: RunContext, iteration: int, upstream: str) -> tuple[Index | None, str]:
-    """Iteration N's index in a run directory (None when kept from before) and its record."""
-    out, kind = run.index_path(iteration)
+def step(run: RunContext, iteration: int, upstream: str, step: int = 0) -> tuple[Index | None, str]:
+    """The index of iteration N's checkpoint (the one kept after `step`, 0: its last) in a run
+    directory (None when kept from before) and its record."""
+    out, kind = run.index_path(iteration, step)
     s = run.config.student
     fp = record("index", upstream, **fingerprint(kind, s))
     if run.done(out, fp):
         return None, fp
     began = time.time()
-    checkpoint = run.folder(iteration) / "checkpoint"
+    checkpoint = run.folder(iteration, step) / "checkpoint"
     built = build_index(
         kind,
-        run.student(iteration),
+        run.student(iteration, step),
         checkpoint,
         run.inputs.docs,
         out,
@@ -58,5 +59,5 @@ def step(run: RunContext, iteration: int, upstream: str) -> tuple[Index | None, 
         run.console,
         run.config.data.corpus,
     )
-    run.complete(out, fp, f"iter-{iteration}/index", began)
+    run.complete(out, fp, f"{run.name(iteration, step)}/index", began)
     return built, fp

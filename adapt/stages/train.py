@@ -1,7 +1,9 @@
 """The train stage: the next iteration's student, trained on the stored targets and pairs
-(`iter-N/checkpoint`, `train-log.jsonl`). The losses and the loop are in adapt/distill/; `adapt
+(`iter-N/checkpoint`, `train-log.jsonl`, and the checkpoints kept along the way in
+`iter-N/step-S/checkpoint`). The losses and the loop are in adapt/distill/; `adapt
 run` and `adapt train` (under torchrun too) train through here, so both give the same weights."""
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,7 @@ from adapt.distill import distributed
 from adapt.distill.train import (
     TRAINER_VERSION,
     Example,
+    kept_steps,
     load_examples,
     total_steps,
     train,
@@ -76,9 +79,17 @@ def train_student(
         return train(model, examples, d, maxlen, seed, advance)
 
 
+def save(model: Student, out: Path, metadata: dict) -> None:
+    """A checkpoint written beside `out` and renamed into place: a kill leaves none half-written."""
+    tmp = out.parent / f".{out.name}.tmp"
+    model.save(tmp, metadata, location=out)
+    replace_dir(tmp, out)
+
+
 def step(run: RunContext, iteration: int, upstream: str) -> str:
     """`iter-N/checkpoint` (and `train-log.jsonl`): iteration N-1's student trained on
-    iteration N's targets and pairs in a run directory."""
+    iteration N's targets and pairs in a run directory, keeping `distill.checkpoints` along the
+    way (`iter-N/step-S/checkpoint`, for the label-free check to choose among)."""
     folder = run.folder(iteration)
     out = folder / "checkpoint"
     fp = record("train", upstream, **fingerprint(run.config))
@@ -98,11 +109,18 @@ def step(run: RunContext, iteration: int, upstream: str) -> str:
     )
     start_from = run.folder(iteration - 1) / "checkpoint"
     model = load_student(run.config.student, str(start_from))  # trained in place
-    log = train_student(model, found, run.config, iteration, console=run.console)
+    for stale in folder.glob("step-*"):  # another setting's, or a killed run's
+        shutil.rmtree(stale)
+    kept = kept_steps(total_steps(len(found), run.config.distill), run.config.distill.checkpoints)
+
+    def keep(row: dict) -> None:
+        if row["step"] in kept:
+            at = run.folder(iteration, row["step"]) / "checkpoint"
+            save(model, at, {"adapt_iteration": iteration, "adapt_step": row["step"]})
+
+    log = train_student(model, found, run.config, iteration, keep, console=run.console)
     write_jsonl(folder / "train-log.jsonl", log)
-    tmp = folder / ".checkpoint.tmp"
-    model.save(tmp, {"adapt_iteration": iteration}, location=out)
-    replace_dir(tmp, out)
+    save(model, out, {"adapt_iteration": iteration})
     run.complete(out, fp, f"iter-{iteration}/train", began)
     return fp
 
