@@ -15,8 +15,10 @@ baselines' rows); the student alone is its signal's top-k from the pool (its own
 Rows with label-free settings (equal weights, RRF) are reported on both splits. The weight sweeps
 are shown on dev only; the weight each fusion family gets on dev is reported on test once. Paired
 t-tests (nDCG@10) are against the best non-hybrid row of the same split and against the student.
-A split is a qrels name (`train`: the queries qrels/train.tsv judges) or `half-1` / `half-2`
-(hash halves of the queries judged by `--qrels`).
+A split is a qrels name (`train`: the queries qrels/train.tsv judges), `half-1` / `half-2`
+(hash halves of the queries judged by `--qrels`), or `check`: the run's label-free check, the
+queries the teacher wrote for held-out passages (`guard/queries.jsonl`), each one's own passage
+its one relevant document, so `--dev check` chooses the weights without labels.
 """
 
 import argparse
@@ -54,6 +56,7 @@ from adapt.retriever.hybrid import (
     zscores,
 )
 from adapt.retriever.student import load_student
+from adapt.stages.guard import check_queries, known_items
 
 K = 100
 THIRD = 1 / 3
@@ -161,8 +164,12 @@ def cpu() -> dict:
     }
 
 
-def split_inputs(data: Path, docs, name: str, qrels_name: str, sample: int, seed: int):
-    """The judged queries of a split (a seeded sample of `sample` when > 0) and their qrels."""
+def split_inputs(run: Path, data: Path, docs, name: str, qrels_name: str, sample: int, seed: int):
+    """The judged queries of a split (a seeded sample of `sample` when > 0) and their qrels;
+    `check` is the run's label-free check (written queries, each one's passage relevant)."""
+    if name == "check":
+        queries = check_queries(run / "guard" / "queries.jsonl")
+        return queries, known_items(queries)
     qrels_file = data / "qrels" / f"{qrels_name if name in HALVES else name}.tsv"
     qrels = check_qrels(qrels_file, read_qrels(qrels_file), read_queries(data), docs)
     queries = [q for q in read_queries(data, name) if q.id in qrels]
@@ -267,7 +274,9 @@ def main() -> None:
     }
     splits = [] if args.speed_only else [(args.dev, args.dev_sample), (args.test, 0)]
     for split, sample in splits:
-        queries, qrels = split_inputs(args.data, docs, split, args.qrels, sample, args.seed)
+        queries, qrels = split_inputs(
+            args.run, args.data, docs, split, args.qrels, sample, args.seed
+        )
         start = time.perf_counter()
         pools = searcher.pools(queries, K)
         pool_s = time.perf_counter() - start
@@ -326,7 +335,7 @@ def main() -> None:
             print(f"{name} weights per collection: " + json.dumps(entry), flush=True)
 
     if args.speed:
-        queries, _ = split_inputs(args.data, docs, args.test, args.qrels, 0, args.seed)
+        queries, _ = split_inputs(args.run, args.data, docs, args.test, args.qrels, 0, args.seed)
         runs = {
             "start alone (exact MaxSim)": lambda: student_index.search(model, queries, K),
             "start + BM25 (z)": lambda: searcher.search(queries, K, Weights(0.5, 0.5)),
