@@ -19,24 +19,21 @@ from adapt.io import read_json
 from adapt.stages.guard import read_check
 
 
-def mean(values: dict[str, float]) -> float:
-    return sum(values.values()) / max(1, len(values))
-
-
 def row(run: Path, check: dict) -> dict:
-    names = list(check["checkpoints"])
-    labelled = {n: read_json(run / n / "eval.json")["per_query"]["ndcg@10"] for n in names}
-    best = max(names, key=lambda n: mean(labelled[n]))  # the earliest of equal means
+    evaluations = {n: read_json(run / n / "eval.json") for n in check["checkpoints"]}
+    means = {n: e["metrics"]["ndcg@10"] for n, e in evaluations.items()}
+    labelled = {n: e["per_query"]["ndcg@10"] for n, e in evaluations.items()}
+    best = max(means, key=means.get)  # the earliest of equal means
     use = check["call"]["use"]
     cost = paired_test(labelled[best], labelled[use])
     return {
         "run": str(run),
-        "labelled": {n: mean(v) for n, v in labelled.items()},
+        "labelled": means,
         "checked": {n: v["ndcg@10"] for n, v in check["checkpoints"].items()},
         "labels_best": best,
         "use": use,
         "cost": cost,
-        "queries": (len(labelled[names[0]]), check["queries"]),
+        "queries": (len(labelled[use]), check["queries"]),
         "right": best == use or not (cost["p_value"] < SIGNIFICANT and cost["delta"] < 0),
     }
 
