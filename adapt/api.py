@@ -147,7 +147,8 @@ class Run:
     ) -> Ranking:
         """The top-`k` of each query with iteration N's student and index (default: the last
         one), {query id: [(doc id, score), ...]}; a query given as text is its own id. With
-        `hybrid`, fused with the run's BM25 and bi-encoder as the report's hybrid rows."""
+        `hybrid`, fused with the run's BM25 and bi-encoder as the report's hybrid rows (with the
+        weights the run chose for that checkpoint)."""
         from adapt.retrieval import search_index
         from adapt.retriever.backend import FILENAMES
 
@@ -161,7 +162,10 @@ class Run:
             raise AdaptError(f"{folder}: no index (the run stopped before indexing it)")
         fused = self.path / "hybrid"
         if hybrid and not (fused / "bm25").is_dir():
-            raise AdaptError(f"{fused}: no hybrid indexes (a run builds them when it has qrels)")
+            raise AdaptError(
+                f"{fused}: no hybrid indexes (a run builds them when it has qrels or a "
+                "label-free check)"
+            )
         return search_index(
             str(folder / "checkpoint"), found[0], batch, k, fused if hybrid else None
         )[0]

@@ -218,7 +218,8 @@ SearchHybrid = Annotated[
     Path | None,
     Opt(
         help="a run's hybrid/ folder: fuse the student with its BM25 (and bi-encoder) "
-        "index, equal per-query z-scores, as the run's report rows"
+        "index, per-query z-scores weighted as the run chose for this checkpoint (else "
+        "equally), as the run's report rows"
     ),
 ]
 

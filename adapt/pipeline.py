@@ -7,8 +7,9 @@ Layout of a run directory:
     generated/                             queries the teacher wrote (corpus-only runs)
     iter-0/checkpoint                      the start (with its fitted head, if it was fresh)
     iter-N/{index.pt | plaid/ | faiss/, eval.json}  index (by kind) and metrics of iteration N
-    iter-N/eval-hybrid.json, hybrid/{bm25, biencoder}  the student fused with BM25 and the
-                                           bi-encoder (indexes built once per run)
+    iter-N/{hybrid-weights, eval-hybrid}.json  the student fused with BM25 and the bi-encoder:
+                                           weights chosen on the check, metrics (with qrels)
+    hybrid/{bm25, biencoder, weights.json} their indexes (built once per run), chosen weights
     iter-N/{candidates, pointwise, targets, pairs}.jsonl, train-log.jsonl, checkpoint  (N >= 1)
     iter-N/step-S/{checkpoint, index, eval.json}  checkpoints kept along training (N >= 1)
     guard/{queries.jsonl, check.json}      the label-free check
@@ -85,6 +86,7 @@ class Pipeline(RunContext):
         torch.manual_seed(self.config.distill.seed)
         fp = start.step(self)
         last = self.config.iterations
+        indexed: dict[int, str] = {}  # each iteration's index record, for the hybrid stage
         for iteration in range(last + 1):
             if iteration:
                 self.console.rule(f"iteration {iteration}")
@@ -93,7 +95,7 @@ class Pipeline(RunContext):
                 evaluate.step(self, iteration, kept_index, kept_fp, kept)
             built, index_fp = index.step(self, iteration, fp)
             evaluate.step(self, iteration, built, index_fp)
-            hybrid.step(self, iteration, built, index_fp)
+            indexed[iteration] = index_fp
             if iteration == 0:
                 if self.with_baselines:
                     baselines.step(self)
@@ -104,8 +106,9 @@ class Pipeline(RunContext):
                     ({"_id": q.id, "text": q.text} for q in self.inputs.queries),
                 )
             if iteration == last:
-                if self.checking:
-                    guard.step(self, index_fp)
+                check = guard.step(self, index_fp) if self.checking else None
+                for i, i_fp in indexed.items():  # after the check: it chooses their weights
+                    hybrid.step(self, i, built if i == last else None, i_fp, check)
                 break
             fp = candidates.step(self, iteration, built, index_fp)
             fp = score.step(self, iteration + 1, fp)

@@ -54,7 +54,8 @@ def plan(
         if held_out == 0
         else f"; then a label-free check on {min(c.generate.check_queries, held_out)} queries "
         "the teacher writes for held-out passages, choosing among the start and the "
-        f"{d.checkpoints} checkpoint(s) each iteration keeps along its training"
+        f"{d.checkpoints} checkpoint(s) each iteration keeps along its training, and the "
+        "weights of each one's fusion with BM25 and the start's encoder (hybrid search)"
     )
     written = (
         ""

@@ -7,6 +7,7 @@ from pathlib import Path
 from adapt.config import Config
 from adapt.evaluate import METRICS, SIGNIFICANT, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
+from adapt.retriever.backend import FILENAMES
 from adapt.rundir import kept_on_disk
 from adapt.stages.guard import START, read_check
 from adapt.teacher.agreement import NOISE_TAU
@@ -84,7 +85,7 @@ def _hybrid(run_dir: Path, kind: str, references: list[dict], adapted: list[dict
         name = start_label(kind) if iteration == 0 else f"iteration {iteration}"
         row = {
             "iteration": iteration,
-            "label": f"{name} + {found['signals']} (hybrid)",
+            "label": f"{name} + {found['signals']} (hybrid{_tuned(found['weights'])})",
             "metrics": found["metrics"],
             "weights": found["weights"],
             "per_query": found["per_query"],
@@ -100,6 +101,18 @@ def _hybrid(run_dir: Path, kind: str, references: list[dict], adapted: list[dict
             }
         rows.append(row)
     return rows
+
+
+def _tuned(weights: dict[str, float]) -> str:
+    """A hybrid row's weights when they are not equal (chosen on the label-free check).
+
+    >>> _tuned({"student": 0.375, "bm25": 0.25, "biencoder": 0.375})
+    ', BM25 weight 0.25'
+    >>> _tuned({"student": 0.5, "bm25": 0.5, "biencoder": 0.0})
+    ''
+    """
+    shares = {round(w, 6) for w in weights.values() if w > 0}
+    return f", BM25 weight {weights['bm25']:.2g}" if len(shares) > 1 else ""
 
 
 def take_home(references: list[dict], adapted: list[dict], hybrid: list[dict]) -> list[str]:
@@ -250,6 +263,9 @@ def _check(run_dir: Path) -> dict | None:
     return {key: check[key] for key in ("queries", "checkpoints", "call", "reason") if key in check}
 
 
+NAMES = {"student": "student", "bm25": "BM25", "biencoder": "bi-encoder"}
+
+
 def check_lines(summary: dict) -> list[str]:
     """The label-free check as the report's second verdict: what a run without qrels has."""
     check = summary.get("label_free_check")
@@ -266,11 +282,30 @@ def check_lines(summary: dict) -> list[str]:
         if len(means) > 2
         else "adapted"
     )
-    return [
+    lines = [
         f"Label-free check (it reads no qrels): on {check['queries']} queries the teacher wrote "
         f"for held-out passages, each one's own passage the relevant one, nDCG@10 start "
         f"{start:.1f}, {adapted} {best:.1f}, {describe_test(call)}: {call['outcome']}; it "
         f"recommends {use}."
+    ]
+    return lines + _fused_line(Path(summary["run"]), call["use"])
+
+
+def _fused_line(run_dir: Path, use: str) -> list[str]:
+    """How to search with the recommended checkpoint fused with BM25 (and the bi-encoder), with
+    the weights the check chose for it."""
+    chosen = run_dir / use / "hybrid-weights.json"
+    found = [run_dir / use / name for name in FILENAMES.values() if (run_dir / use / name).exists()]
+    if not chosen.is_file() or not found:
+        return []
+    weights = read_json(chosen)["weights"]
+    shown = ", ".join(f"{name} {weights[n]:.2g}" for n, name in NAMES.items() if weights.get(n))
+    signals = "BM25 and the bi-encoder" if weights.get("biencoder") else "BM25"
+    return [
+        f"To search with it fused with {signals}, weighted as chosen on the same queries "
+        f"({shown}): `adapt search --checkpoint {run_dir / use / 'checkpoint'} --index "
+        f"{found[0]} --hybrid {run_dir / 'hybrid'}` (what fusion adds on labelled sets: "
+        'docs/benchmarks.md, "Hybrid search").'
     ]
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from adapt.data import Document, Query, Ranking, read_corpus
 from adapt.device import resolve as resolve_device
 from adapt.errors import AdaptError
-from adapt.hub import resolve
+from adapt.hub import resolve, weights_fingerprint
 from adapt.io import atomic_open, write_jsonl
 from adapt.precision import student_dtype
 from adapt.retriever import backend
@@ -66,15 +66,18 @@ def search_index(
     checkpoint: str, index: Path, queries: list[Query], k: int = 10, hybrid: Path | None = None
 ) -> tuple[Ranking, dict]:
     """The top-`k` of each query in `index` (built by `checkpoint`, or refused), fused with a
-    run's BM25 and bi-encoder indexes when `hybrid` names its folder, and the index's record
-    (its checkpoint and corpus)."""
+    run's BM25 and bi-encoder indexes when `hybrid` names its folder (with the weights the run
+    chose for this checkpoint, found by its weights' fingerprint), and the index's record (its
+    checkpoint and corpus)."""
     built = backend.open_index(index)
-    source = backend.check_source(index, Path(resolve(checkpoint, "student")))
+    location = Path(resolve(checkpoint, "student"))
+    source = backend.check_source(index, location)
     model = load_checkpoint(checkpoint)
     if hybrid is not None:
         from adapt.stages.hybrid import search
 
-        return search(hybrid, built, model, queries, k), source
+        fingerprint = source.get("weights") or weights_fingerprint(location)
+        return search(hybrid, built, model, queries, k, fingerprint), source
     return built.search(model, queries, k), source
 
 

@@ -57,6 +57,7 @@ from adapt.retriever.hybrid import (
 )
 from adapt.retriever.student import load_student
 from adapt.stages.guard import check_queries, known_items
+from adapt.stages.hybrid import candidates
 
 K = 100
 THIRD = 1 / 3
@@ -74,10 +75,8 @@ ALL = ("student", "bm25", "biencoder")
 # Weight sweeps: BM25 at w, the student (and the bi-encoder) sharing the rest.
 FAMILIES = {
     "start + BM25": [(f"w_bm25 {w:.2f}", Weights(1 - w, w, 0), ("student", "bm25")) for w in SWEEP],
-    "start + BM25 + bi-encoder": [
-        (f"w_bm25 {w:.2f}", Weights((1 - w) / 2, w, (1 - w) / 2), None)
-        for w in (0.25, THIRD, 0.5, 0.75)
-    ],
+    # The hybrid stage's own candidates, equal weights first: a tie on dev keeps them, as there.
+    "start + BM25 + bi-encoder": [(f"w_bm25 {w.bm25:.2f}", w, None) for w in candidates(True)],
 }
 NON_HYBRID = ("BM25", "bi-encoder", "start")
 

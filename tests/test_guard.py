@@ -1,8 +1,10 @@
 """The label-free check: its call from per-query values, its held-out passages, and a corpus-only
 run whose check never reuses a passage the teacher wrote an adaptation query for."""
 
-from adapt.data import Document
-from adapt.io import read_jsonl, write_json
+from adapt.data import Document, read_qrels
+from adapt.evaluate import per_query
+from adapt.hub import weights_fingerprint
+from adapt.io import read_json, read_jsonl, write_json
 from adapt.stages.guard import START, call, choose, held_out_passages, known_items, read_check
 from adapt.teacher.generation import unique_queries
 from tests.test_generation import _recipe
@@ -69,7 +71,10 @@ def test_known_items_are_the_source_passages():
 def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(
     cli, tiny_beir, tiny_bert, tmp_path
 ):
-    recipe = _recipe(tmp_path, tiny_beir, tiny_bert, 4, None)  # check_queries = 3
+    """... and chooses each checkpoint's hybrid weights on the same queries: the report's rows
+    and `adapt search --hybrid` fuse with them."""
+    qrels = tiny_beir / "qrels" / "test.tsv"
+    recipe = _recipe(tmp_path, tiny_beir, tiny_bert, 4, qrels)  # check_queries = 3
     run = tmp_path / "run"
     done = cli(*run_args(recipe, run))
     assert done.returncode == 0, done.stderr
@@ -89,3 +94,30 @@ def test_a_corpus_only_run_checks_on_passages_it_did_not_adapt_on(
         in report
     )
     assert "it recommends" in report
+    # The hybrid weights: chosen per iteration on the check's queries, used by its report row,
+    # kept by the checkpoint's fingerprint, and found there by `adapt search --hybrid`.
+    table = read_json(run / "hybrid" / "weights.json")
+    for iteration in (0, 1):
+        folder = run / f"iter-{iteration}"
+        chosen = read_json(folder / "hybrid-weights.json")
+        assert chosen["chosen_on"] == len(checked) and len(chosen["tried"]) == 4
+        best = max(t["ndcg@10"] for t in chosen["tried"])
+        assert [t["weights"] for t in chosen["tried"] if t["ndcg@10"] == best][0] == chosen[
+            "weights"
+        ]
+        assert read_json(folder / "eval-hybrid.json")["weights"] == chosen["weights"]
+        assert table[weights_fingerprint(folder / "checkpoint")] == chosen
+    out = tmp_path / "fused.trec"
+    done = cli(
+        "search", "--checkpoint", str(run / "iter-1" / "checkpoint"), "--index",
+        str(run / "iter-1" / "index.pt"), "--hybrid", str(run / "hybrid"), "--queries",
+        str(tiny_beir / "queries.jsonl"), "--k", "100", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    hits = {r["query_id"]: r["hits"] for r in read_jsonl(out.with_suffix(".jsonl"))}
+    fused = read_json(run / "iter-1" / "eval-hybrid.json")["per_query"]
+    assert per_query(read_qrels(qrels), hits) == fused
+    use = check["call"]["use"]
+    assert f"--checkpoint {run / use / 'checkpoint'} --index {run / use / 'index.pt'}" in " ".join(
+        report.split()
+    )

@@ -1,4 +1,7 @@
-"""Hybrid search: fusion maths, the pool (union, exact scores), BM25 index persistence."""
+"""Hybrid search: fusion maths, the pool (union, exact scores), BM25 index persistence, the
+weights chosen on the label-free check's queries."""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from adapt.retriever.hybrid import (
     RRF_K,
     ExactSignal,
     FaissSignal,
+    FullBatch,
     HybridSearcher,
     Pool,
     Weights,
@@ -24,6 +28,7 @@ from adapt.retriever.hybrid import (
     zscores,
 )
 from adapt.retriever.index import ExactIndex
+from adapt.stages.hybrid import candidates, choose
 from tests.conftest import DOCS, QUERIES
 
 CORPUS = [Document(i, t) for i, t in DOCS]
@@ -272,3 +277,42 @@ def test_a_run_with_qrels_reports_each_student_fused_with_bm25_and_the_bi_encode
     queries = adapt.read_queries(tiny_beir)
     fused = adapt.open_run(run_dir).search(queries, k=100, hybrid=True)
     assert per_query(read_qrels(tiny_beir / "qrels" / "test.tsv"), fused) == values
+
+
+@dataclass
+class Given:
+    """A student signal with set scores per query: what the check's choice reads from it."""
+
+    doc_ids: list[str]
+    rows: dict[str, np.ndarray]
+
+    def batch(self, queries: list[Query], depth: int) -> FullBatch:
+        del depth
+        return FullBatch(np.stack([self.rows[q.id] for q in queries]))
+
+
+def test_the_check_chooses_more_bm25_only_where_it_finds_the_passages_better():
+    """Written queries whose words are their passage's: BM25 finds each first. A student that
+    ranks each passage last makes the largest BM25 share win; a student that ranks it first
+    ties every weighting, and a tie keeps equal weights."""
+    asked = [Query("gen-d2", "pip install package"), Query("gen-d5", "read write file"),
+             Query("gen-d3", "dict key value")]  # fmt: skip
+    ids = [d.id for d in CORPUS]
+    bm25 = BM25Index.build(CORPUS)
+
+    def student(source_score: float) -> Given:
+        rows = {}
+        for query in asked:
+            row = np.arange(len(ids), dtype=np.float64)
+            row[ids.index(query.id.removeprefix("gen-"))] = source_score
+            rows[query.id] = row
+        return Given(ids, rows)
+
+    assert [w.bm25 for w in candidates(True)] == pytest.approx([1 / 3, 0.25, 0.5, 0.75])
+    wrong = choose(HybridSearcher(student(-1.0), bm25), asked, False, len(ids))
+    means = [t["ndcg@10"] for t in wrong["tried"]]
+    assert wrong["weights"]["bm25"] == 0.75 and means[-1] == 1.0 > max(means[:-1])
+    assert wrong["chosen_on"] == 3
+    right = choose(HybridSearcher(student(100.0), bm25), asked, False, len(ids))
+    assert [t["ndcg@10"] for t in right["tried"]] == [1.0, 1.0, 1.0]
+    assert right["weights"] == {"student": 0.5, "bm25": 0.5, "biencoder": 0.0}

@@ -190,19 +190,20 @@ def queries_step(run: RunContext) -> tuple[list[Query], str]:
     return check_queries(out), fp
 
 
-def step(run: RunContext, upstream: str) -> None:
+def step(run: RunContext, upstream: str) -> tuple[list[Query], str] | None:
     """`guard/check.json` once the last iteration is indexed: the start and every checkpoint of
-    every iteration (those kept along training too) retrieve for the check's queries."""
+    every iteration (those kept along training too) retrieve for the check's queries, which are
+    returned with their record for the hybrid stage to choose its weights on (None: no check)."""
     out = run.path / "guard" / "check.json"
     if run.labels:  # the report says why there is no call
         if not run.done(out, upstream):
             write_json(out, {"queries": 0, "reason": NO_CHECK_WITH_LABELS})
             run.complete(out, upstream, "guard/check", time.time())
-        return
+        return None
     queries, queries_fp = queries_step(run)
     fp = record("check", upstream, **fingerprint(run.config, queries_fp))
     if run.done(out, fp):
-        return
+        return queries, queries_fp
     began = time.time()
     k, last = run.config.search_k, run.config.iterations
     points = [(0, 0)] + [(i, s) for i in range(1, last + 1) for s in [*run.kept(i), 0]]
@@ -211,3 +212,4 @@ def step(run: RunContext, upstream: str) -> None:
     )
     check(queries, rankings, out)
     run.complete(out, fp, "guard/check", began)
+    return queries, queries_fp
