@@ -133,6 +133,9 @@ class DistillConfig:
     n_pairs: int = 16
     lambda_kd: float = 1.0
     lambda_pair: float = 3.0
+    # L_CL, the paper's supervised term: the judged positives against the other candidates. Only
+    # the labels teacher has judgments; 0 leaves it out.
+    lambda_cl: float = 0.0
     temperature: float = 1.0
     # The trainer (lr, epochs, schedule, student_scores, dropout) is chosen with the labels
     # teacher, a perfect target, on dev splits (docs/benchmarks.md, "What the student carries"):
@@ -188,6 +191,7 @@ NEUTRAL: dict[str, Any] = {
     "distill.schedule": "linear",
     "distill.checkpoints": 1,
     "distill.student_scores": "raw",
+    "distill.lambda_cl": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",
     "student.dtype": "auto",

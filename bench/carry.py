@@ -28,7 +28,7 @@ from rich.console import Console
 from adapt.config import Config, load_config
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.distill import check_distill, pairs
-from adapt.distill.targets import Weights, build_targets
+from adapt.distill.targets import Weights, build_targets, with_positives
 from adapt.distill.train import load_examples, total_steps, train
 from adapt.evaluate import paired_test, per_query, summarize
 from adapt.io import read_json, write_json
@@ -174,7 +174,7 @@ def main() -> None:
             for r, ids in zip(candidates, wanted.values())
         ]
         weights = Weights(teacher=args.label_weight)
-        targets = build_targets(teacher, candidates, weights)
+        targets = with_positives(build_targets(teacher, candidates, weights), teacher)
     else:
         from adapt.retriever.bm25 import bm25_scores
         from adapt.retriever.dense import biencoder_scores

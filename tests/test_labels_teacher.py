@@ -80,3 +80,41 @@ def test_the_labels_teacher_on_a_ray_cluster_is_refused_with_the_reason(tiny_bei
     config.teacher.ray_address = "auto"
     with pytest.raises(AdaptError, match="no model to run on a cluster"):
         load_inputs(config)
+
+
+def test_l_cl_trains_on_the_judged_positives_of_a_labels_run(tiny_beir, tiny_bert, tmp_path):
+    """With judgments the paper's L_CL joins the loss: each targets row names its judged
+    candidates, and every step's loss is lambda_kd L_KD + lambda_pair L_pair + lambda_cl L_CL."""
+    from rich.console import Console
+
+    from adapt import pipeline
+    from adapt.io import read_jsonl
+
+    config = labels_config(tiny_beir, tiny_bert, queries_split="train")
+    config.distill.lambda_cl = 2.0
+    run_dir = tmp_path / "run"
+    pipeline.run(config, run_dir, Console(quiet=True))
+    gold = {"q1": "d1", "q2": "d2"}  # the train split's judgments
+    rows = read_jsonl(run_dir / "iter-1/targets.jsonl")
+    assert {r["query_id"] for r in rows} == set(gold)
+    for row in rows:
+        assert row["positives"] == [d for d in row["docs"] if d == gold[row["query_id"]]]
+    assert any(row["positives"] for row in rows)
+    log = read_jsonl(run_dir / "iter-1/train-log.jsonl")
+    d = config.distill
+    for step in log:
+        expected = d.lambda_kd * step["kd"] + d.lambda_pair * step["pair"] + 2.0 * step["cl"]
+        assert step["cl"] > 0 and step["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_l_cl_without_judgments_is_refused_before_any_work(tiny_beir, tiny_bert, tmp_path):
+    from rich.console import Console
+
+    from adapt import pipeline
+
+    config = labels_config(tiny_beir, tiny_bert, queries_split="train")
+    config.teacher.model = "smollm2-135m"
+    config.distill.lambda_cl = 1.0
+    with pytest.raises(AdaptError, match="only the labels teacher has"):
+        pipeline.run(config, tmp_path / "run", Console(quiet=True))
+    assert not (tmp_path / "run").exists()

@@ -2,8 +2,8 @@
 
 Student scores `s` are [batch, n] MaxSim scores over each query's training passages; `valid`
 marks real passages (a query may have fewer than n). The zero-shot objective is
-`L_ZS = lambda_kd * L_KD + lambda_pair * L_pair`. The paper's L_CL needs labelled positives,
-which the zero-shot setting has none of; it is not built.
+`L_ZS = lambda_kd * L_KD + lambda_pair * L_pair`; with judged queries (the labels teacher) the
+paper's supervised objective adds `lambda_cl * L_CL` on the judged positives.
 """
 
 import torch
@@ -57,6 +57,26 @@ def pair_loss(
     # batch without pairs gives 0 and keeps the graph.
     has_pairs = (counts > 0).to(per_query.dtype)
     return (per_query * has_pairs).sum() / has_pairs.sum().clamp(min=1)
+
+
+def contrastive_loss(
+    student: torch.Tensor, positive: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """L_CL: -log of the softmax mass on a query's judged positives among its passages,
+    averaged over the queries with a positive (the others give 0: nothing to contrast).
+
+    >>> s = torch.tensor([[4.0, 0.0, 0.0]]); ok = torch.ones(1, 3, dtype=torch.bool)
+    >>> first = contrastive_loss(s, torch.tensor([[True, False, False]]), ok).item()
+    >>> last = contrastive_loss(s, torch.tensor([[False, False, True]]), ok).item()
+    >>> first < 0.05 < 4.0 < last
+    True
+    >>> contrastive_loss(s, torch.zeros(1, 3, dtype=torch.bool), ok).item()
+    0.0
+    """
+    log_p = F.log_softmax(student.masked_fill(~valid, _MASKED), dim=-1)
+    on_positives = torch.logsumexp(log_p.masked_fill(~(positive & valid), _MASKED), dim=-1)
+    has_positive = (positive & valid).any(dim=-1).to(log_p.dtype)
+    return (-on_positives * has_positive).sum() / has_positive.sum().clamp(min=1)
 
 
 def standardize(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

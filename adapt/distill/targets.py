@@ -94,6 +94,20 @@ def build_targets(
     return rows
 
 
+def with_positives(rows: list[dict], judged: list[dict]) -> list[dict]:
+    """`targets.jsonl` rows with each query's judged positives (`positives`: the candidates its
+    judgment scores above 0), for L_CL; `judged` rows are the labels teacher's pointwise ones.
+
+    >>> with_positives([{"query_id": "q", "docs": ["b", "a"], "scores": [1.0, -1.0]}],
+    ...     [{"query_id": "q", "docs": ["a", "b"], "scores": [0.0, 2.0]}])[0]["positives"]
+    ['b']
+    """
+    found = {
+        r["query_id"]: [d for d, score in zip(r["docs"], r["scores"]) if score > 0] for r in judged
+    }
+    return [{**row, "positives": found[row["query_id"]]} for row in rows]
+
+
 def confident_pairs(pairs: list[list], min_confidence: float) -> list[list]:
     """Pairs whose two orders agree, each at least `min_confidence` away from 0.5.
 

@@ -1,10 +1,11 @@
-"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair."""
+"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair, and with judged
+queries + lambda_cl * L_CL."""
 
 import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -12,8 +13,9 @@ from adapt.config import DistillConfig
 from adapt.data import Document, Query
 from adapt.device import autocast
 from adapt.distill import distributed
-from adapt.distill.losses import kd_loss, pair_loss, standardize
+from adapt.distill.losses import contrastive_loss, kd_loss, pair_loss, standardize
 from adapt.distill.targets import confident_pairs
+from adapt.errors import AdaptError
 from adapt.retriever.student import Student
 
 # In the train stage's record: v2 averages L_pair over pairs, sums MaxSim in fp32 and knows
@@ -23,12 +25,14 @@ TRAINER_VERSION = "trainer-v2"
 
 @dataclass
 class Example:
-    """One query's training passages in target order, their targets, and pair targets."""
+    """One query's training passages in target order, their targets, pair targets, and which
+    passages are judged positives (the labels teacher's rows; empty otherwise)."""
 
     query: Query
     docs: list[Document]
     targets: list[float]
     pairs: list[tuple[int, int, float]]  # (i, j, P(docs[i] > docs[j])), indices into `docs`
+    positives: list[bool] = field(default_factory=list)
 
 
 def load_examples(
@@ -42,6 +46,7 @@ def load_examples(
     query's KD group (the `group` of its pairs row) with its targets, and the pairs among them
     that pass the confidence filter. The one loader `adapt run` and `adapt train` share."""
     by_query = {row["query_id"]: dict(zip(row["docs"], row["scores"])) for row in targets}
+    judged = {row["query_id"]: set(row.get("positives", ())) for row in targets}
     examples = []
     for row in pairs:
         scores = by_query[row["query_id"]]
@@ -56,6 +61,7 @@ def load_examples(
                 [docs[d] for d in group],
                 [scores[d] for d in group],
                 [(position[p[0]], position[p[1]], p[2]) for p in kept],
+                [d in judged[row["query_id"]] for d in group],
             )
         )
     return examples
@@ -74,9 +80,11 @@ def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
     pairs = torch.zeros(len(batch), p, 2, dtype=torch.long)
     target = torch.full((len(batch), p), 0.5)
     pair_valid = torch.zeros(len(batch), p, dtype=torch.bool)
+    positive = torch.zeros(len(batch), n, dtype=torch.bool)
     for row, example in enumerate(batch):
         teacher[row, : len(example.docs)] = torch.tensor(example.targets)
         valid[row, : len(example.docs)] = True
+        positive[row, : len(example.positives)] = torch.tensor(example.positives, dtype=torch.bool)
         for col, (i, j, prob) in enumerate(example.pairs):
             pairs[row, col] = torch.tensor([i, j])
             target[row, col] = prob
@@ -87,6 +95,7 @@ def _collate(batch: list[Example]) -> dict[str, torch.Tensor]:
         "pairs": pairs,
         "target": target,
         "pair_valid": pair_valid,
+        "positive": positive,
     }
 
 
@@ -155,6 +164,11 @@ def train(
 ) -> list[dict[str, float]]:
     """Train in place; returns one log row per step (losses, learning rate). `on_step` sees
     each row after its step, while the model holds that step's weights (checkpoints)."""
+    if config.lambda_cl > 0 and not any(any(e.positives) for e in examples):
+        raise AdaptError(
+            f"distill.lambda_cl = {config.lambda_cl}, but no training query has a judged positive "
+            "among its passages: L_CL needs the labels teacher's judgments"
+        )
     torch.manual_seed(seed)
     rng = random.Random(seed)
     total = total_steps(len(examples), config)
@@ -214,7 +228,8 @@ def dropout_rates(model: torch.nn.Module, keep: bool) -> Iterator[None]:
 def _losses(
     model: Student, batch: list[Example], config: DistillConfig, doc_maxlen: int
 ) -> dict[str, torch.Tensor]:
-    """L_KD and L_pair of one forward pass over `batch`, and their weighted sum `loss`."""
+    """L_KD, L_pair (and L_CL when weighted) of one forward pass over `batch`, and their
+    weighted sum `loss`."""
     device = next(model.parameters()).device
     tensors = {k: v.to(device) for k, v in _collate(batch).items()}
     width = tensors["valid"].shape[1]
@@ -229,4 +244,7 @@ def _losses(
         "pair": pair_loss(student, tensors["pairs"], tensors["target"], tensors["pair_valid"]),
     }
     losses["loss"] = config.lambda_kd * losses["kd"] + config.lambda_pair * losses["pair"]
+    if config.lambda_cl > 0:
+        losses["cl"] = contrastive_loss(student, tensors["positive"], tensors["valid"])
+        losses["loss"] = losses["loss"] + config.lambda_cl * losses["cl"]
     return losses

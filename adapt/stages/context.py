@@ -14,6 +14,7 @@ from adapt import hub, precision
 from adapt.config import Config, TeacherConfig
 from adapt.data import Query, Ranking
 from adapt.distill import check_distill
+from adapt.errors import AdaptError
 from adapt.inputs import load_inputs
 from adapt.io import read_json, write_json
 from adapt.progress import (
@@ -86,6 +87,11 @@ class RunContext:
             "judgments" if self.labels else precision.teacher_dtype(t.dtype, t.engine, t.device)
         )
         check_distill(config.distill)
+        if config.distill.lambda_cl > 0 and not self.labels:
+            raise AdaptError(
+                f"distill.lambda_cl = {config.distill.lambda_cl}: L_CL trains on judged "
+                "positives, which only the labels teacher has (--teacher labels), or set it to 0"
+            )
         backend.choose(s.index, len(self.inputs.docs), s.kind)  # a bad index kind fails now
         self.run = RunDir(run_dir, config, force)
         self.path = run_dir

@@ -1,23 +1,26 @@
 """The targets stage: what the student is pulled toward (`iter-N/targets.jsonl`, each query's
 candidates in target order): the teacher's scores, fused with the student's, BM25's and the
-bi-encoder's as configured. The maths is in adapt/distill/targets.py; this stage gathers the
-signals for it."""
+bi-encoder's as configured; with the labels teacher, each row also names its judged positives
+(for L_CL). The maths is in adapt/distill/targets.py; this stage gathers the signals for it."""
 
 import time
 
 from adapt.config import Config
-from adapt.distill.targets import Weights, build_targets
+from adapt.distill.targets import Weights, build_targets, with_positives
 from adapt.inputs import Inputs
 from adapt.io import read_jsonl, write_jsonl
 from adapt.stages.context import RunContext, record
+from adapt.teacher.labels import is_labels
 
 
 def fingerprint(config: Config) -> dict:
     d = config.distill
+    labels = {"positives": "judged"} if is_labels(config.teacher.model) else {}
     return {
         "teacher": d.teacher_weight,
         "bm25": d.bm25_weight,
         "biencoder": [d.biencoder_weight, config.student.model, config.student.doc_maxlen],
+        **labels,  # the labels teacher's rows carry their judged positives, for L_CL
     }
 
 
@@ -40,7 +43,8 @@ def targets(
             s.model, s.doc_maxlen, inputs.query_by_id, inputs.doc_by_id, wanted
         )
     weights = Weights(d.teacher_weight, d.bm25_weight, d.biencoder_weight)
-    return build_targets(pointwise, candidates, weights, bm25, biencoder)
+    rows = build_targets(pointwise, candidates, weights, bm25, biencoder)
+    return with_positives(rows, pointwise) if is_labels(config.teacher.model) else rows
 
 
 def step(run: RunContext, iteration: int, upstream: str) -> str:
