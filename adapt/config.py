@@ -134,7 +134,8 @@ class DistillConfig:
     lambda_kd: float = 1.0
     lambda_pair: float = 3.0
     # L_CL, the paper's supervised term: the judged positives against the other candidates. Only
-    # the labels teacher has judgments; 0 leaves it out.
+    # the labels teacher has judgments; 0 leaves it out. At 1 it carried less of a perfect target
+    # to new queries than without it on Cranfield (docs/benchmarks.md, "What the student carries").
     lambda_cl: float = 0.0
     temperature: float = 1.0
     # The trainer (lr, epochs, schedule, student_scores, dropout) is chosen with the labels

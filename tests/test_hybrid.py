@@ -291,12 +291,20 @@ class Given:
         return FullBatch(np.stack([self.rows[q.id] for q in queries]))
 
 
-def test_the_check_chooses_more_bm25_only_where_it_finds_the_passages_better():
+def test_the_check_moves_from_equal_weights_only_on_significant_evidence():
     """Written queries whose words are their passage's: BM25 finds each first. A student that
-    ranks each passage last makes the largest BM25 share win; a student that ranks it first
-    ties every weighting, and a tie keeps equal weights."""
-    asked = [Query("gen-d2", "pip install package"), Query("gen-d5", "read write file"),
-             Query("gen-d3", "dict key value")]  # fmt: skip
+    ranks each passage last makes the largest BM25 share significantly better than equal
+    weights on six queries, and it is chosen; on three it is better but not significantly, and
+    equal weights stay; a student that ranks each passage first ties every weighting."""
+    written = {
+        "d1": "mutable tuple",
+        "d2": "pip install package",
+        "d3": "dict key value",
+        "d5": "read write file",
+        "d6": "thread lock memory",
+        "d7": "float number speed",
+    }
+    asked = [Query(f"gen-{doc}", text) for doc, text in written.items()]
     ids = [d.id for d in CORPUS]
     bm25 = BM25Index.build(CORPUS)
 
@@ -311,8 +319,12 @@ def test_the_check_chooses_more_bm25_only_where_it_finds_the_passages_better():
     assert [w.bm25 for w in candidates(True)] == pytest.approx([1 / 3, 0.25, 0.5, 0.75])
     wrong = choose(HybridSearcher(student(-1.0), bm25), asked, False, len(ids))
     means = [t["ndcg@10"] for t in wrong["tried"]]
-    assert wrong["weights"]["bm25"] == 0.75 and means[-1] == 1.0 > max(means[:-1])
-    assert wrong["chosen_on"] == 3
+    assert means[-1] == 1.0 > max(means[:-1]) and wrong["tried"][-1]["vs_equal"]["p_value"] < 0.05
+    assert wrong["weights"]["bm25"] == 0.75 and wrong["chosen_on"] == 6
+    few = choose(HybridSearcher(student(-1.0), bm25), asked[:3], False, len(ids))
+    assert few["tried"][-1]["ndcg@10"] > few["tried"][0]["ndcg@10"]
+    assert few["tried"][-1]["vs_equal"]["p_value"] >= 0.05
+    assert few["weights"] == {"student": 0.5, "bm25": 0.5, "biencoder": 0.0}
     right = choose(HybridSearcher(student(100.0), bm25), asked, False, len(ids))
     assert [t["ndcg@10"] for t in right["tried"]] == [1.0, 1.0, 1.0]
     assert right["weights"] == {"student": 0.5, "bm25": 0.5, "biencoder": 0.0}
