@@ -301,9 +301,14 @@ def _fused_line(run_dir: Path, use: str) -> list[str]:
     weights = read_json(chosen)["weights"]
     shown = ", ".join(f"{name} {weights[n]:.2g}" for n, name in NAMES.items() if weights.get(n))
     signals = "BM25 and the bi-encoder" if weights.get("biencoder") else "BM25"
+    how = (
+        f"weighted as chosen on the same queries ({shown})"
+        if _tuned(weights)
+        else "at equal weights (no other weighting was significantly better on the same queries)"
+    )
     return [
-        f"To search with it fused with {signals}, weighted as chosen on the same queries "
-        f"({shown}): `adapt search --checkpoint {run_dir / use / 'checkpoint'} --index "
+        f"To search with it fused with {signals}, {how}: `adapt search --checkpoint "
+        f"{run_dir / use / 'checkpoint'} --index "
         f"{found[0]} --hybrid {run_dir / 'hybrid'}` (what fusion adds on labelled sets: "
         'docs/benchmarks.md, "Hybrid search").'
     ]

@@ -80,7 +80,7 @@ def test_a_run_prints_its_plan_and_a_rerun_says_what_it_resumes(tiny_run, tmp_pa
     code, screen = in_terminal(args)
     assert code == 0
     assert re.search(
-        rf"resuming{tmp_path / 'run'}:\d+finishedstageskept\(thelatest:guard/check.json\);"
+        rf"resuming{tmp_path / 'run'}:\d+finishedstageskept\(thelatest:iter-1/eval-hybrid.json\);"
         rf"{N_QUERIES * 3}teacherscoresin",
         squeezed(screen),
     )
