@@ -150,15 +150,15 @@ class Run:
         `hybrid`, fused with the run's BM25 and bi-encoder as the report's hybrid rows (with the
         weights the run chose for that checkpoint)."""
         from adapt.retrieval import search_index
-        from adapt.retriever.backend import FILENAMES
+        from adapt.retriever.backend import index_in
 
         batch = [
             q if isinstance(q, Query) else Query(q, q)
             for q in ([queries] if isinstance(queries, str) else queries)
         ]
         folder = self._folder(iteration)
-        found = [folder / name for name in FILENAMES.values() if (folder / name).exists()]
-        if not found:
+        found = index_in(folder)
+        if found is None:
             raise AdaptError(f"{folder}: no index (the run stopped before indexing it)")
         fused = self.path / "hybrid"
         if hybrid and not (fused / "bm25").is_dir():
@@ -166,9 +166,9 @@ class Run:
                 f"{fused}: no hybrid indexes (a run builds them when it has qrels or a "
                 "label-free check)"
             )
-        return search_index(
-            str(folder / "checkpoint"), found[0], batch, k, fused if hybrid else None
-        )[0]
+        return search_index(str(folder / "checkpoint"), found, batch, k, fused if hybrid else None)[
+            0
+        ]
 
     def _folder(self, iteration: int | None) -> Path:
         n = self.config.iterations if iteration is None else iteration

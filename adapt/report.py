@@ -7,7 +7,7 @@ from pathlib import Path
 from adapt.config import Config
 from adapt.evaluate import METRICS, SIGNIFICANT, describe_test, paired_test
 from adapt.io import atomic_open, read_json, read_jsonl, write_json
-from adapt.retriever.backend import FILENAMES
+from adapt.retriever.backend import index_in
 from adapt.rundir import kept_on_disk
 from adapt.stages.guard import START, read_check
 from adapt.teacher.agreement import NOISE_TAU
@@ -295,8 +295,8 @@ def _fused_line(run_dir: Path, use: str) -> list[str]:
     """How to search with the recommended checkpoint fused with BM25 (and the bi-encoder), with
     the weights the check chose for it."""
     chosen = run_dir / use / "hybrid-weights.json"
-    found = [run_dir / use / name for name in FILENAMES.values() if (run_dir / use / name).exists()]
-    if not chosen.is_file() or not found:
+    found = index_in(run_dir / use)
+    if not chosen.is_file() or found is None:
         return []
     weights = read_json(chosen)["weights"]
     shown = ", ".join(f"{name} {weights[n]:.2g}" for n, name in NAMES.items() if weights.get(n))
@@ -309,7 +309,7 @@ def _fused_line(run_dir: Path, use: str) -> list[str]:
     return [
         f"To search with it fused with {signals}, {how}: `adapt search --checkpoint "
         f"{run_dir / use / 'checkpoint'} --index "
-        f"{found[0]} --hybrid {run_dir / 'hybrid'}` (what fusion adds on labelled sets: "
+        f"{found} --hybrid {run_dir / 'hybrid'}` (what fusion adds on labelled sets: "
         'docs/benchmarks.md, "Hybrid search").'
     ]
 

@@ -39,7 +39,7 @@ from adapt.data import HALVES, Query, check_qrels, read_corpus, read_qrels, read
 from adapt.evaluate import METRICS, describe_test, paired_test, per_query, summarize
 from adapt.io import read_json
 from adapt.precision import rate_flags
-from adapt.retriever.backend import FILENAMES, check_source, open_index
+from adapt.retriever.backend import check_source, index_in, open_index
 from adapt.retriever.bm25 import BM25Index
 from adapt.retriever.hybrid import (
     FullBatch,
@@ -229,13 +229,11 @@ def main() -> None:
     config = read_json(args.run / "config.json")
     student_config = StudentConfig(**config["student"])
     iterations = sorted(
-        int(p.name.split("-")[1])
-        for p in args.run.glob("iter-*")
-        if any((p / name).exists() for name in FILENAMES.values())
+        int(p.name.split("-")[1]) for p in args.run.glob("iter-*") if index_in(p) is not None
     )
     iteration = iterations[-1] if args.iteration is None else args.iteration
     folder = args.run / f"iter-{iteration}"
-    index_path = next(folder / n for n in FILENAMES.values() if (folder / n).exists())
+    index_path = index_in(folder)
     checkpoint = folder / "checkpoint"
     check_source(index_path, checkpoint)
     docs = read_corpus(args.data)

@@ -19,7 +19,7 @@ import torch
 from adapt.config import load_config
 from adapt.data import read_corpus, read_qrels, read_queries
 from adapt.evaluate import describe_test, paired_test, per_query, summarize
-from adapt.retriever.backend import FILENAMES, open_index
+from adapt.retriever.backend import index_in, open_index
 from adapt.retriever.student import load_student
 from adapt.stages import baselines
 
@@ -45,8 +45,7 @@ def main() -> None:
     for label, iteration in (("start", "iter-0"), ("adapted", args.iteration)):
         folder = args.run / iteration
         student = load_student(config.student, str(folder / "checkpoint"))
-        # A run folder holds one kind of index (exact, PLAID or faiss), named by its kind.
-        index = next(folder / name for name in FILENAMES.values() if (folder / name).exists())
+        index = index_in(folder)
         with torch.no_grad():
             ranking = open_index(index).search(student, queries, config.search_k)
         rows[label] = per_query(qrels, ranking, ignore_identical_ids=identical)

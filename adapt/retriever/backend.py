@@ -29,6 +29,11 @@ FILENAMES = {"exact": "index.pt", "plaid": "plaid", "faiss": "faiss"}
 Index = ExactIndex | PlaidIndex | DenseIndex
 
 
+def index_in(folder: Path) -> Path | None:
+    """The index a run folder holds (one kind: exact, PLAID or faiss, named by its kind), if any."""
+    return next((folder / name for name in FILENAMES.values() if (folder / name).exists()), None)
+
+
 def choose(kind: str, n_docs: int, student: str = "colbert", markers: bool = True) -> str:
     """Resolve "auto" by student kind, corpus size and whether the student uses colbert-ai's
     markers (PLAID encodes documents through colbert-ai, which always adds them); refuse PLAID
