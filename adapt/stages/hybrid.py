@@ -59,9 +59,9 @@ def candidates(with_biencoder: bool) -> list[Weights]:
     [0.5, 0.25, 0.75]
     """
     equal = Weights.equal(signals(with_biencoder))
-    rest = 2 if with_biencoder else 1
+    rest = 2 if with_biencoder else 1  # the signals sharing what BM25 leaves
     swept = [
-        Weights(student=(1 - w) / rest, bm25=w, biencoder=(1 - w) / rest if rest == 2 else 0.0)
+        Weights(student=(1 - w) / rest, bm25=w, biencoder=(1 - w) / rest * (rest - 1))
         for w in BM25_SHARES
     ]
     return [equal, *(w for w in swept if w != equal)]
@@ -72,18 +72,17 @@ def choose(searcher: HybridSearcher, queries: list[Query], with_biencoder: bool,
     own passage relevant) among those significantly better than equal weights (paired t-test,
     the guard's rule for checkpoints); equal weights when none is. One search pools every
     signal; each weighting only fuses the pools."""
-    qrels = known_items(queries)
-    pools = searcher.pools(queries, k)
-    tried = []
-    for weights in candidates(with_biencoder):
-        values = per_query(qrels, fuse(pools, weights, "zscore", k))["ndcg@10"]
-        tried.append({"weights": vars(weights), "values": values})
-    equal = tried[0]["values"]
-    for entry in tried:
-        values = entry.pop("values")
-        entry.update(
-            {"ndcg@10": statistics.fmean(values.values()), "vs_equal": paired_test(equal, values)}
-        )
+    qrels, pools = known_items(queries), searcher.pools(queries, k)
+    weightings = candidates(with_biencoder)
+    values = [per_query(qrels, fuse(pools, w, "zscore", k))["ndcg@10"] for w in weightings]
+    tried = [
+        {
+            "weights": vars(w),
+            "ndcg@10": statistics.fmean(v.values()),
+            "vs_equal": paired_test(values[0], v),
+        }
+        for w, v in zip(weightings, values)
+    ]
     better = [
         t
         for t in tried[1:]
