@@ -5,6 +5,9 @@ The target is either the labels teacher (each candidate's judgment on the adapta
 a perfect teacher, the yardstick of what the trainer carries) or a label-free one with no LLM
 (per-query z-scores of the start, BM25 and the bi-encoder). Both go through the pipeline's own
 functions: `build_targets`, `pairs.sample` / `pairs.from_targets`, `load_examples`, `train`.
+With --written N the adaptation queries are the ones the teacher writes for N seeded passages
+(the generate stage's functions: through --out's score cache, duplicates dropped, kept when the
+start ranks the source passage in its top-k), each judged by its source passage alone.
 
     python bench/carry.py --data ../shared/data/beir/scifact --adapt train:adapt \\
         --max-adapt 300 --dev train:dev --target labels --out /tmp/carry --name lr1e-4 \\
@@ -35,6 +38,7 @@ from adapt.io import read_json, write_json
 from adapt.retriever.index import ExactIndex
 from adapt.retriever.student import load_student
 from adapt.stages.start import start_student
+from adapt.teacher.generation import source_of
 
 
 def parse_value(text: str):
@@ -73,16 +77,39 @@ def target_ndcg(rows, qrels, key):
     return per_query({q: qrels[q] for q in ranking}, ranking)["ndcg@10"]
 
 
+def written_queries(config, docs, n, start, index, out: Path, console) -> list:
+    """The generate stage's queries for `n` seeded passages, kept when the start ranks the
+    source passage in its top-k (the teacher's writing is cached in `out`)."""
+    from adapt.stages.context import make_scorer
+    from adapt.stages.generate import write_queries
+    from adapt.teacher import generation
+    from adapt.teacher.templates import load_template
+
+    scorer = make_scorer(config.teacher, out / "teacher-cache.sqlite", console)
+    template = load_template(config.generate.prompt, "generate")
+    passages = generation.sample_passages(docs, n, config.distill.seed)
+    rows, _ = write_queries(scorer, config, template, passages, console, "writing queries")
+    written = generation.unique_queries(rows)
+    kept = generation.consistent(written, index.search(start, written, config.distill.top_k))
+    console.print(f"written queries: {len(rows)} written, {len(written)} unique, {len(kept)} kept")
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="a BEIR folder")
-    parser.add_argument("--adapt", required=True, help="split of the adaptation queries")
+    parser.add_argument("--adapt", default="", help="split of the adaptation queries")
     parser.add_argument("--adapt-qrels", default="train", help="qrels/NAME.tsv judging them")
     parser.add_argument("--max-adapt", type=int, default=0)
+    parser.add_argument(
+        "--written", type=int, default=0, help="adapt on queries the teacher writes for N passages"
+    )
     parser.add_argument("--dev", default="", help="held-out dev split (none: no dev)")
     parser.add_argument("--test", default="", help="test split, scored for --test-at steps")
     parser.add_argument("--test-qrels", default="test")
-    parser.add_argument("--test-at", default="", help="steps whose checkpoint reads the test")
+    parser.add_argument(
+        "--test-at", default="", help="steps whose checkpoint reads the test (or last)"
+    )
     parser.add_argument("--target", choices=("labels", "fused"), default="labels")
     parser.add_argument("--label-weight", type=float, default=0.5)
     parser.add_argument("--out", type=Path, required=True)
@@ -91,6 +118,8 @@ def main() -> None:
     parser.add_argument("--eval-at", default="", help="steps to score (default: the last)")
     parser.add_argument("--recipe", type=Path, default=None)
     args = parser.parse_args()
+    if bool(args.adapt) == bool(args.written):
+        parser.error("give one of --adapt (a split of judged queries) and --written")
 
     console = Console(stderr=True)
     overrides = dict(item.split("=", 1) for item in args.set)
@@ -101,7 +130,7 @@ def main() -> None:
     docs = read_corpus(data)
     doc_by_id = {doc.id: doc for doc in docs}
     adapt_qrels = read_qrels(data / "qrels" / f"{args.adapt_qrels}.tsv")
-    adapt_queries = judged(read_queries(data, args.adapt), adapt_qrels)
+    adapt_queries = judged(read_queries(data, args.adapt), adapt_qrels) if args.adapt else []
     if 0 < args.max_adapt < len(adapt_queries):
         keep = set(random.Random(d.seed).sample(range(len(adapt_queries)), args.max_adapt))
         adapt_queries = [q for i, q in enumerate(adapt_queries) if i in keep]
@@ -129,6 +158,11 @@ def main() -> None:
         index = ExactIndex.build(start, docs, s.eval_doc_maxlen, s.encode_batch_size)
         index.save(index_path)
         console.print(f"start index: {time.time() - began:.0f} s")
+
+    if args.written:
+        adapt_queries = written_queries(config, docs, args.written, start, index, args.out, console)
+        adapt_qrels = {**adapt_qrels, **{q.id: {source_of(q): 1} for q in adapt_queries}}
+        assert not {q.id for q in dev_queries + test_queries} & set(adapt_qrels), "ids overlap"
 
     def digest(queries) -> str:
         import hashlib
@@ -201,7 +235,7 @@ def main() -> None:
     # Train, keeping the checkpoints to score.
     steps = total_steps(len(examples), d)
     eval_at = sorted({int(x) for x in args.eval_at.split(",") if x} | {steps})
-    test_at = {int(x) for x in args.test_at.split(",") if x}
+    test_at = {steps if x == "last" else int(x) for x in args.test_at.split(",") if x}
     run_dir = args.out / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
     model = load_student(s, str(checkpoint))
