@@ -162,7 +162,8 @@ def main() -> None:
     if args.written:
         adapt_queries = written_queries(config, docs, args.written, start, index, args.out, console)
         adapt_qrels = {**adapt_qrels, **{q.id: {source_of(q): 1} for q in adapt_queries}}
-        assert not {q.id for q in dev_queries + test_queries} & set(adapt_qrels), "ids overlap"
+        held_out = {q.id for q in dev_queries + test_queries}
+        assert not held_out & {q.id for q in adapt_queries}, "ids overlap"
 
     def digest(queries) -> str:
         import hashlib
