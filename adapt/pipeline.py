@@ -117,7 +117,7 @@ class Pipeline(RunContext):
             fp = targets.step(self, iteration + 1, fp)
             fp = pairs.step(self, iteration + 1, fp)
             fp = train.step(self, iteration + 1, fp)
-        return report.build(self.path, self.config, self.timings)
+        return report.build(self.path, self.config)
 
 
 def run(

@@ -179,7 +179,9 @@ def _compared(evaluation: dict, start: dict | None, best: dict | None) -> dict:
     return row
 
 
-def build(run_dir: Path, config: Config | None = None, timings: dict | None = None) -> dict:
+def build(run_dir: Path, config: Config | None = None) -> dict:
+    """The run's summary at full precision (what report.md and the terminal print, each number
+    rounded once), written to report.json rounded; wall times from the run's timings.json."""
     config_dict = config.to_dict() if config else read_json(run_dir / "config.json")
     references, adapted = _evaluated(run_dir, config_dict["student"].get("kind", "colbert"))
     start = next((r for r in references if r["name"] == "iteration 0"), None)
@@ -245,10 +247,9 @@ def build(run_dir: Path, config: Config | None = None, timings: dict | None = No
         ),
         "label_free_check": _check(run_dir),
         "iterations": rows,
-        "timings_s": timings or {},
+        "timings_s": read_json(timings) if (timings := run_dir / "timings.json").is_file() else {},
     }
-    summary = rounded(summary)
-    write_json(run_dir / "report.json", summary)
+    write_json(run_dir / "report.json", rounded(summary))
     with atomic_open(run_dir / "report.md") as handle:
         handle.write(markdown(summary))
     return summary
@@ -423,14 +424,14 @@ def markdown(summary: dict) -> str:
             )
         if "train" in row or "teacher_diagnostics" in row:
             lines.append(
-                f"- iteration {row['iteration']}: train {json.dumps(row.get('train'))}; "
-                f"teacher diagnostics {json.dumps(row.get('teacher_diagnostics'))}"
+                f"- iteration {row['iteration']}: train {json.dumps(rounded(row.get('train')))}; "
+                f"teacher diagnostics {json.dumps(rounded(row.get('teacher_diagnostics')))}"
             )
     if summary["timings_s"]:
         lines += [
             "",
             "Wall time per stage (s): "
-            + ", ".join(f"{k} {v}" for k, v in summary["timings_s"].items()),
+            + ", ".join(f"{k} {rounded(v)}" for k, v in summary["timings_s"].items()),
         ]
     return "\n".join(lines) + "\n"
 
