@@ -180,8 +180,7 @@ def _compared(evaluation: dict, start: dict | None, best: dict | None) -> dict:
 
 
 def build(run_dir: Path, config: Config | None = None) -> dict:
-    """The run's summary at full precision (what report.md and the terminal print, each number
-    rounded once), written to report.json rounded; wall times from the run's timings.json."""
+    """The summary at full precision (printed rounded once), and report.json rounded."""
     config_dict = config.to_dict() if config else read_json(run_dir / "config.json")
     references, adapted = _evaluated(run_dir, config_dict["student"].get("kind", "colbert"))
     start = next((r for r in references if r["name"] == "iteration 0"), None)
