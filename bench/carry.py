@@ -78,21 +78,28 @@ def target_ndcg(rows, qrels, key):
 
 
 def written_queries(config, docs, n, start, index, out: Path, console) -> list:
-    """The generate stage's queries for `n` seeded passages, kept when the start ranks the
-    source passage in its top-k (the teacher's writing is cached in `out`)."""
+    """The generate stage's kept queries for `n` seeded passages (the teacher's writing is
+    cached in `out`, the stage's records in `out`/generated)."""
+    from dataclasses import replace
+
+    from adapt import precision
     from adapt.stages.context import make_scorer
-    from adapt.stages.generate import write_queries
-    from adapt.teacher import generation
+    from adapt.stages.generate import generate, kept_queries
     from adapt.teacher.templates import load_template
 
-    scorer = make_scorer(config.teacher, out / "teacher-cache.sqlite", console)
-    template = load_template(config.generate.prompt, "generate")
-    passages = generation.sample_passages(docs, n, config.distill.seed)
-    rows, _ = write_queries(scorer, config, template, passages, console, "writing queries")
-    written = generation.unique_queries(rows)
-    kept = generation.consistent(written, index.search(start, written, config.distill.top_k))
-    console.print(f"written queries: {len(rows)} written, {len(written)} unique, {len(kept)} kept")
-    return kept
+    config = replace(config, generate=replace(config.generate, queries=n))
+    t = config.teacher
+    generate(
+        make_scorer(t, out / "teacher-cache.sqlite", console),
+        config,
+        load_template(config.generate.prompt, "generate"),
+        docs,
+        lambda queries: index.search(start, queries, config.distill.top_k),
+        out / "generated",
+        console,
+        precision.teacher_dtype(t.dtype, t.engine, t.device),
+    )
+    return kept_queries(out / "generated")
 
 
 def main() -> None:
