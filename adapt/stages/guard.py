@@ -173,7 +173,12 @@ def queries_step(run: RunContext) -> tuple[list[Query], str]:
     """`guard/queries.jsonl` in a run directory (written while the teacher is loaded for the
     first iteration's scores), and its record."""
     out = run.path / "guard" / "queries.jsonl"
-    template = load_template(run.config.generate.prompt, "generate")
+    g = run.config.generate
+    template = generation.with_examples(
+        load_template(g.check_prompt or g.prompt, "generate"),
+        run.inputs.queries,
+        run.config.distill.seed,
+    )
     excluded = sources(run.path)
     fp = record(
         "check-queries",
