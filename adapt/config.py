@@ -120,9 +120,6 @@ class GenerateConfig:
     # The label-free check (adapt/guard.py): passages held out of adaptation that the teacher
     # writes a query for, with the same prompt and temperature, in every run (0: no check).
     check_queries: int = 50
-    # The check's prompt ("": `prompt`). One with {examples} (generate-like-queries) shows a few
-    # of the run's own queries, so the check's queries read like the user's; needs --queries.
-    check_prompt: str = ""
 
 
 @dataclass

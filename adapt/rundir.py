@@ -18,13 +18,7 @@ from adapt.io import atomic_open, read_json, write_json
 # Settings a run may change between invocations without --force: more iterations continue a run
 # (no stage depends on the count), fewer stop it early; the label-free check is the last stage and
 # its record re-runs it alone; where the teacher runs (a Ray cluster or not) changes no output.
-CONTINUABLE = {
-    "iterations",
-    "generate.check_queries",
-    "generate.check_prompt",
-    "teacher.ray_address",
-    "teacher.ray_actors",
-}
+CONTINUABLE = {"iterations", "generate.check_queries", "teacher.ray_address", "teacher.ray_actors"}
 # Sections only the teacher's stages (generated queries, iteration 1 on) read: the start, its
 # index, evaluation and baselines are the same whatever they say.
 DISTILL_ONLY = {"teacher", "distill", "generate"}

@@ -7,13 +7,9 @@ import signal
 import sqlite3
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from adapt.data import Document, Query
-from adapt.errors import AdaptError
 from adapt.io import read_jsonl
 from adapt.teacher import generation
 from adapt.teacher.cache import ScoreCache
@@ -179,32 +175,3 @@ def test_duplicates_and_empty_queries_are_dropped():
     assert [q.id for q in queries] == ["gen-a", "gen-d"]
     kept = generation.consistent(queries, {"gen-a": [("x", 1.0)], "gen-d": [("d", 1.0)]})
     assert kept == [Query("gen-d", "What is green tea?")]
-
-
-def test_examples_are_a_seeded_few_of_the_users_queries_and_name_the_template():
-    template = load_template("generate-like-queries", "generate")
-    queries = [Query(f"q{i}", f"why do owls {{hoot}} number {i}?") for i in range(9)]
-    filled = generation.with_examples(template, queries, 0)
-    assert filled.examples == 0 and filled.digest != template.digest
-    prompt = filled.template.format(document="owls hunt at night")
-    shown = [line for line in prompt.splitlines() if line.startswith("- why do owls {hoot}")]
-    assert len(shown) == 5 and "owls hunt at night" in prompt  # braces kept as written
-    assert generation.with_examples(template, queries, 0) == filled  # seeded
-    assert generation.with_examples(template, queries, 1).digest != filled.digest
-    assert generation.with_examples(template, queries[:2], 0).template.count("\n- ") == 2
-    plain = load_template("generate-question", "generate")
-    assert generation.with_examples(plain, [], 0) is plain
-    with pytest.raises(AdaptError, match="give --queries"):
-        generation.with_examples(template, [], 0)
-
-
-def test_a_run_without_queries_refuses_a_check_prompt_that_shows_them(tiny_beir):
-    from adapt.config import load_config
-    from adapt.inputs import load_inputs
-
-    config = load_config(
-        None, {"data.corpus": str(tiny_beir), "generate.check_prompt": "generate-like-queries"}
-    )
-    with pytest.raises(AdaptError, match="a run without --queries has none"):
-        load_inputs(config)
-    load_inputs(replace(config, data=replace(config.data, queries=str(tiny_beir))))

@@ -68,25 +68,3 @@ def test_query_likelihood_needs_query_continuation(tmp_path):
     )
     with pytest.raises(InputError, match="continuation"):
         load_template(str(path))
-
-
-def test_a_generate_template_shows_examples_only_when_it_says_how_many(tmp_path):
-    assert load_template("generate-like-queries", "generate").examples == 5
-    body = 'mode = "generate"\ntemplate = "{examples} {document}"\n'
-    with pytest.raises(InputError, match="needs 'examples'"):
-        load_template(str(_write(tmp_path, body)))
-    assert load_template(str(_write(tmp_path, "examples = 2\n" + body))).examples == 2
-    with pytest.raises(InputError, match=r"'examples' needs a generate template"):
-        load_template(
-            str(_write(tmp_path, 'examples = 2\nmode = "generate"\ntemplate = "{document}"\n'))
-        )
-    with pytest.raises(InputError, match=r"unknown \{examples\}"):
-        load_template(
-            str(
-                _write(
-                    tmp_path,
-                    'mode = "yes-no"\nlabels = ["Yes", "No"]\n'
-                    'template = "{examples} {query} {document}"\n',
-                )
-            )
-        )

@@ -173,12 +173,7 @@ def queries_step(run: RunContext) -> tuple[list[Query], str]:
     """`guard/queries.jsonl` in a run directory (written while the teacher is loaded for the
     first iteration's scores), and its record."""
     out = run.path / "guard" / "queries.jsonl"
-    g = run.config.generate
-    template = generation.with_examples(
-        load_template(g.check_prompt or g.prompt, "generate"),
-        run.inputs.queries,
-        run.config.distill.seed,
-    )
+    template = load_template(run.config.generate.prompt, "generate")
     excluded = sources(run.path)
     fp = record(
         "check-queries",

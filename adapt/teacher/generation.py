@@ -14,13 +14,11 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 from adapt.data import Document, Query
-from adapt.errors import AdaptError
 from adapt.teacher.cache import content_hash
 from adapt.teacher.engine import DEFAULT_BATCH, Call
-from adapt.teacher.templates import EXAMPLES, Template
+from adapt.teacher.templates import Template
 
 Progress = Callable[[int], None]
 
@@ -28,25 +26,6 @@ Progress = Callable[[int], None]
 def sample_passages(docs: list[Document], n: int, seed: int) -> list[Document]:
     """`n` passages (at most the corpus), seeded, in a fixed order."""
     return random.Random(seed).sample(docs, min(n, len(docs)))
-
-
-def with_examples(template: Template, queries: list[Query], seed: int) -> Template:
-    """`template` with its {examples} filled by a seeded few of the user's own queries, so the
-    teacher writes in their style rather than in the passage's words; the filled text is in
-    the template's digest, so the cache and the records know the examples."""
-    if not template.examples:
-        return template
-    if not queries:
-        raise AdaptError(
-            f"template '{template.name}' shows the run's own queries as examples: give "
-            "--queries, or use a template without {examples}"
-        )
-    shown = random.Random(f"examples-{seed}").sample(queries, min(template.examples, len(queries)))
-    lines = "\n".join(f"- {' '.join(q.text.split())}" for q in shown)
-    text = template.template.replace(
-        "{" + EXAMPLES + "}", lines.replace("{", "{{").replace("}", "}}")
-    )
-    return replace(template, template=text, examples=0)
 
 
 def batches(passages: list[Document], size: int) -> list[list[Document]]:

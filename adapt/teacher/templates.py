@@ -29,9 +29,6 @@ MODES = {
     # Corpus-only runs: the teacher writes a query for a passage (up to max_query_tokens).
     "generate": ("generate", {"document"}, 0),
 }
-# A generate template may also show a few of the run's own queries as examples (`examples`
-# of them, filled by adapt.teacher.generation.with_examples).
-EXAMPLES = "examples"
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,6 @@ class Template:
     max_query_tokens: int = 64
     max_document_tokens: int = 300
     description: str = ""
-    examples: int = 0  # the user's queries its {examples} shows; 0 once filled, or none
 
     @property
     def digest(self) -> str:
@@ -124,13 +120,6 @@ def load_template(ref: str, kind: str | None = None) -> Template:
             )
         found |= {"query"}
         needed = needed | {"query"}
-    examples = values.get(EXAMPLES, 0)
-    if mode == "generate" and EXAMPLES in found:
-        needed = needed | {EXAMPLES}
-        if not isinstance(examples, int) or examples < 1:
-            raise InputError(path, "{examples} needs 'examples', how many queries it shows (>= 1)")
-    elif examples:
-        raise InputError(path, "'examples' needs a generate template with {examples}")
     if found != needed:
         missing, extra = sorted(needed - found), sorted(found - needed)
         detail = "; ".join(
@@ -155,7 +144,6 @@ def load_template(ref: str, kind: str | None = None) -> Template:
         "continuation",
         "max_query_tokens",
         "max_document_tokens",
-        EXAMPLES,
     }
     unknown = sorted(set(values) - known)
     if unknown:
@@ -175,5 +163,4 @@ def load_template(ref: str, kind: str | None = None) -> Template:
         max_query_tokens=values.get("max_query_tokens", 64),
         max_document_tokens=values.get("max_document_tokens", 300),
         description=values.get("description", ""),
-        examples=examples,
     )
