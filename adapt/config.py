@@ -137,6 +137,9 @@ class DistillConfig:
     # the labels teacher has judgments; 0 leaves it out. At 1 it carried less of a perfect target
     # to new queries than without it on Cranfield (docs/benchmarks.md, "What the student carries").
     lambda_cl: float = 0.0
+    # In-batch negatives: each query's top target passage against every passage of its batch
+    # (the other queries' candidates as negatives, colbert-ai's use_ib_negatives); 0 leaves it out.
+    lambda_ib: float = 0.0
     temperature: float = 1.0
     # The trainer (lr, epochs, schedule, student_scores, dropout) is chosen with the labels
     # teacher, a perfect target, on dev splits (docs/benchmarks.md, "What the student carries"):
@@ -193,6 +196,7 @@ NEUTRAL: dict[str, Any] = {
     "distill.checkpoints": 1,
     "distill.student_scores": "raw",
     "distill.lambda_cl": 0.0,
+    "distill.lambda_ib": 0.0,
     "student.index": "auto",
     "student.kind": "colbert",
     "student.dtype": "auto",

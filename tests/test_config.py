@@ -80,7 +80,7 @@ def test_settings_at_their_neutral_values_keep_older_fingerprints():
     older = config.to_dict()["distill"]
     del older["teacher_weight"], older["min_pair_confidence"], older["bm25_weight"]
     del older["biencoder_weight"], older["dropout"], older["steps"], older["schedule"]
-    del older["student_scores"], older["checkpoints"], older["lambda_cl"]
+    del older["student_scores"], older["checkpoints"], older["lambda_cl"], older["lambda_ib"]
     blob = json.dumps({"distill": older}, sort_keys=True).encode()
     assert config.fingerprint("distill") == hashlib.sha256(blob).hexdigest()[:16]
     config.distill.teacher_weight = 0.5

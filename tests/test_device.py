@@ -140,8 +140,8 @@ class _StudentOn(torch.nn.Module):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.ones(1, device=device))
 
-    def score_groups(self, queries, docs, width, doc_maxlen) -> torch.Tensor:
-        return self.weight.expand(len(queries), width)
+    def score_groups(self, queries, docs, width, doc_maxlen, in_batch=False) -> torch.Tensor:
+        return self.weight.expand(len(queries), len(docs) if in_batch else width)
 
 
 def test_the_loss_step_builds_its_tensors_on_the_students_device():
@@ -150,6 +150,10 @@ def test_the_loss_step_builds_its_tensors_on_the_students_device():
     losses = _losses(_StudentOn("meta"), [example], DistillConfig(), 16)
     assert {name: v.device.type for name, v in losses.items()} == dict.fromkeys(
         ["kd", "pair", "loss"], "meta"
+    )
+    losses = _losses(_StudentOn("meta"), [example, example], DistillConfig(lambda_ib=1.0), 16)
+    assert {name: v.device.type for name, v in losses.items()} == dict.fromkeys(
+        ["kd", "pair", "loss", "ib"], "meta"
     )
 
 

@@ -119,3 +119,51 @@ def test_a_query_with_fewer_candidates_than_nway_keeps_them_all():
 
     group, pairs = training_set(["a", "b", "c"], nway=8, delta=10, n_pairs=50, rng=random.Random(0))
     assert group == ["a", "b", "c"] and pairs == [("a", "b"), ("a", "c"), ("b", "c")]
+
+
+@pytest.mark.parametrize("kind", ["colbert", "dense"])
+def test_in_batch_scores_hold_each_querys_own_group_on_their_diagonal(tiny_bert, kind):
+    settings = StudentConfig(str(tiny_bert), kind, dim=16, query_maxlen=12, doc_maxlen=16)
+    model = load_student(settings)
+    queries = ["how do i sort a list", "what is a tuple", "read a file"]
+    texts = [t for _, t in DOCS][:6]  # two passages per query
+    with torch.no_grad():
+        own = model.score_groups(queries, texts, 2, 16)
+        every = model.score_groups(queries, texts, 2, 16, in_batch=True)
+    assert every.shape == (3, 6)
+    assert torch.allclose(every.view(3, 3, 2).diagonal().T, own, atol=1e-5)
+
+
+def test_the_in_batch_term_pulls_each_querys_top_target_above_the_others_passages():
+    """L_IB: small when each query's top-target passage outscores every passage of the batch,
+    large when another query's passage does; padding is never a negative."""
+    from adapt.distill.train import _in_batch_loss
+
+    teacher = torch.tensor([[1.0, 3.0, 0.0], [2.0, 1.0, 0.0]])  # tops: q0's 1, q1's 0
+    valid = torch.tensor([[True, True, False], [True, True, False]])
+    config = DistillConfig(student_scores="raw")
+    right = torch.tensor([[0.0, 9.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 9.0, 0.0, 0.0]])
+    wrong = torch.tensor([[0.0, 0.0, 0.0, 9.0, 0.0, 0.0], [0.0, 9.0, 0.0, 0.0, 0.0, 0.0]])
+    padded = right.clone()
+    padded[:, [2, 5]] = 50.0  # padding slots: masked, whatever their score
+    assert _in_batch_loss(right, teacher, valid, config) < 0.01
+    assert _in_batch_loss(wrong, teacher, valid, config) > 8.0
+    assert torch.isclose(
+        _in_batch_loss(padded, teacher, valid, config),
+        _in_batch_loss(right, teacher, valid, config),
+    )
+
+
+def test_training_with_in_batch_negatives_logs_the_term(tiny_bert):
+    model = load_student(StudentConfig(str(tiny_bert), dim=16, query_maxlen=12, doc_maxlen=16))
+    docs = [Document(i, t) for i, t in DOCS]
+    examples = [
+        Example(Query(f"q{n}", text), docs[n : n + 3], [3.0, 2.0, 1.0], [(0, 1, 0.9)])
+        for n, text in enumerate(["sort a list", "what is a tuple", "read a file"])
+    ]
+    config = DistillConfig(lr=1e-3, batch_size=3, epochs=2, lambda_ib=1.0)
+    log = train(model, examples, config, doc_maxlen=16, seed=0)
+    assert set(log[0]) == {"kd", "pair", "ib", "loss", "lr", "step"}
+    assert log[0]["loss"] == pytest.approx(
+        log[0]["kd"] + 3 * log[0]["pair"] + log[0]["ib"], rel=1e-4
+    )

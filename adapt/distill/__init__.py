@@ -21,8 +21,9 @@ def check_distill(d: DistillConfig) -> None:
     for name in ("batch_size", "lr", "temperature"):
         if getattr(d, name) <= 0:
             raise AdaptError(f"distill.{name} = {getattr(d, name)}: it must be positive")
-    if d.lambda_cl < 0:
-        raise AdaptError(f"distill.lambda_cl = {d.lambda_cl}: it must be 0 (off) or more")
+    for name in ("lambda_cl", "lambda_ib"):
+        if getattr(d, name) < 0:
+            raise AdaptError(f"distill.{name} = {getattr(d, name)}: it must be 0 (off) or more")
     if d.steps < 0:
         raise AdaptError(f"distill.steps = {d.steps}: it must be 0 (use epochs) or more")
     for name, allowed in (

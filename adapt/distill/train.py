@@ -1,5 +1,5 @@
-"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair, and with judged
-queries + lambda_cl * L_CL."""
+"""The student's training loop: L_ZS = lambda_kd * L_KD + lambda_pair * L_pair, with judged
+queries + lambda_cl * L_CL, and with in-batch negatives + lambda_ib * L_IB."""
 
 import math
 import random
@@ -234,9 +234,14 @@ def _losses(
     tensors = {k: v.to(device) for k, v in _collate(batch).items()}
     width = tensors["valid"].shape[1]
     texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
+    in_batch = config.lambda_ib > 0
     with autocast(model):  # bf16 forward where student.dtype says; weights and Adam stay fp32
-        student = model.score_groups([e.query.text for e in batch], texts, width, doc_maxlen)
-    student = student.float()  # the losses in fp32
+        scores = model.score_groups(
+            [e.query.text for e in batch], texts, width, doc_maxlen, in_batch
+        ).float()  # the losses in fp32
+    if in_batch:  # [b, b x width]: each query's own group is its diagonal block
+        every, scores = scores, scores.view(len(batch), len(batch), width).diagonal().T
+    student = scores
     if config.student_scores == "zscore":
         student = standardize(student, tensors["valid"])
     losses = {
@@ -247,4 +252,24 @@ def _losses(
     if config.lambda_cl > 0:
         losses["cl"] = contrastive_loss(student, tensors["positive"], tensors["valid"])
         losses["loss"] = losses["loss"] + config.lambda_cl * losses["cl"]
+    if in_batch:
+        losses["ib"] = _in_batch_loss(every, tensors["teacher"], tensors["valid"], config)
+        losses["loss"] = losses["loss"] + config.lambda_ib * losses["ib"]
     return losses
+
+
+def _in_batch_loss(
+    every: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, config: DistillConfig
+) -> torch.Tensor:
+    """L_CL over the whole batch: each query's top-target passage the positive, its other
+    candidates and every other query's candidates the negatives, on the scores as L_KD sees
+    them (z-scored per query over the batch, when `student_scores` says)."""
+    b, width = valid.shape
+    all_valid = valid.reshape(1, b * width).expand(b, -1)
+    top = teacher.masked_fill(~valid, float("-inf")).argmax(dim=-1)
+    positive = torch.zeros_like(all_valid)
+    rows = torch.arange(b, device=valid.device)
+    positive[rows, rows * width + top] = True
+    if config.student_scores == "zscore":
+        every = standardize(every, all_valid)
+    return contrastive_loss(every, positive, all_valid)

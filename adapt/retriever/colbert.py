@@ -135,16 +135,23 @@ class ColBERT(nn.Module):
         return embeddings[inverse], mask[inverse]
 
     def score_groups(
-        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int
+        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int, in_batch=False
     ) -> torch.Tensor:
         """[b, width] MaxSim of each query against its own `width` documents (`docs` is the
-        b x width list, query by query): the scores the distillation losses train."""
+        b x width list, query by query): the scores the distillation losses train. `in_batch`:
+        [b, b x width], each query against every document of the batch."""
         encoded = self.encode_queries(queries)
         doc_emb, doc_mask = self.encode_docs_sorted(docs, doc_maxlen)
-        doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
         # MaxSim in fp32 (outside autocast), as evaluation sums it: bf16 rounds a 20-term sum in
         # steps of 0.06 to 0.125, about half the gap between a query's neighbouring candidates.
         with torch.autocast(encoded.device.type, enabled=False):
+            if in_batch:
+                return maxsim_paired(
+                    encoded.float(),
+                    doc_emb.float().expand(len(queries), *doc_emb.shape),
+                    doc_mask.expand(len(queries), *doc_mask.shape),
+                )
+            doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
             return maxsim_paired(
                 encoded.float(), doc_emb.float(), doc_mask.view(len(queries), width, -1)
             )

@@ -66,13 +66,18 @@ class DenseEncoder(nn.Module):
         return nn.functional.normalize(pooled, dim=-1)
 
     def score_groups(
-        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int
+        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int, in_batch=False
     ) -> torch.Tensor:
-        """[b, width] scaled cosine scores of each query against its own `width` documents."""
+        """[b, width] scaled cosine scores of each query against its own `width` documents;
+        `in_batch`: [b, b x width], against every document of the batch."""
         q = self.encode(queries)
-        d = self.encode(docs, doc_maxlen).view(len(queries), width, -1)
+        d = self.encode(docs, doc_maxlen)
         with torch.autocast(q.device.type, enabled=False):  # cosines in fp32, as in search
-            return SCORE_SCALE * torch.einsum("bd,bnd->bn", q.float(), d.float())
+            if in_batch:
+                return SCORE_SCALE * q.float() @ d.float().T
+            return SCORE_SCALE * torch.einsum(
+                "bd,bnd->bn", q.float(), d.float().view(len(queries), width, -1)
+            )
 
     def save(
         self, path: Path, extra_metadata: dict | None = None, location: Path | None = None
