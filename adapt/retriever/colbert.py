@@ -135,7 +135,12 @@ class ColBERT(nn.Module):
         return embeddings[inverse], mask[inverse]
 
     def score_groups(
-        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int, in_batch=False
+        self,
+        queries: list[str],
+        docs: list[str],
+        width: int,
+        doc_maxlen: int,
+        in_batch: bool = False,
     ) -> torch.Tensor:
         """[b, width] MaxSim of each query against its own `width` documents (`docs` is the
         b x width list, query by query): the scores the distillation losses train. `in_batch`:

@@ -66,7 +66,12 @@ class DenseEncoder(nn.Module):
         return nn.functional.normalize(pooled, dim=-1)
 
     def score_groups(
-        self, queries: list[str], docs: list[str], width: int, doc_maxlen: int, in_batch=False
+        self,
+        queries: list[str],
+        docs: list[str],
+        width: int,
+        doc_maxlen: int,
+        in_batch: bool = False,
     ) -> torch.Tensor:
         """[b, width] scaled cosine scores of each query against its own `width` documents;
         `in_batch`: [b, b x width], against every document of the batch."""
