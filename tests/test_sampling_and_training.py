@@ -136,21 +136,31 @@ def test_in_batch_scores_hold_each_querys_own_group_on_their_diagonal(tiny_bert,
 
 def test_the_in_batch_term_pulls_each_querys_top_target_above_the_others_passages():
     """L_IB: small when each query's top-target passage outscores every passage of the batch,
-    large when another query's passage does; padding is never a negative."""
-    from adapt.distill.train import _in_batch_loss
+    large when another query's passage does; padding is never a negative, and a passage in two
+    queries' candidates is never its own negative."""
+    from adapt.distill.train import _in_batch_loss, in_batch_positives
 
-    teacher = torch.tensor([[1.0, 3.0, 0.0], [2.0, 1.0, 0.0]])  # tops: q0's 1, q1's 0
+    docs = [Document(i, i) for i in "abc"]
+    batch = [  # tops: q0's b, q1's c (b again among q1's candidates)
+        Example(Query("q0", "x"), [docs[0], docs[1]], [1.0, 3.0], []),
+        Example(Query("q1", "y"), [docs[2], docs[1]], [2.0, 1.0], []),
+    ]
     valid = torch.tensor([[True, True, False], [True, True, False]])
+    positive = in_batch_positives(batch, 3)
+    assert positive.tolist() == [
+        [False, True, False, False, True, False],
+        [False, False, False, True, False, False],
+    ]
     config = DistillConfig(student_scores="raw")
-    right = torch.tensor([[0.0, 9.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 9.0, 0.0, 0.0]])
+    right = torch.tensor([[0.0, 9.0, 0.0, 0.0, 9.0, 0.0], [0.0, 0.0, 0.0, 9.0, 0.0, 0.0]])
     wrong = torch.tensor([[0.0, 0.0, 0.0, 9.0, 0.0, 0.0], [0.0, 9.0, 0.0, 0.0, 0.0, 0.0]])
     padded = right.clone()
     padded[:, [2, 5]] = 50.0  # padding slots: masked, whatever their score
-    assert _in_batch_loss(right, teacher, valid, config) < 0.01
-    assert _in_batch_loss(wrong, teacher, valid, config) > 8.0
+    assert _in_batch_loss(right, positive, valid, config) < 0.01
+    assert _in_batch_loss(wrong, positive, valid, config) > 8.0
     assert torch.isclose(
-        _in_batch_loss(padded, teacher, valid, config),
-        _in_batch_loss(right, teacher, valid, config),
+        _in_batch_loss(padded, positive, valid, config),
+        _in_batch_loss(right, positive, valid, config),
     )
 
 

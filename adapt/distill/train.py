@@ -253,23 +253,28 @@ def _losses(
         losses["cl"] = contrastive_loss(student, tensors["positive"], tensors["valid"])
         losses["loss"] = losses["loss"] + config.lambda_cl * losses["cl"]
     if in_batch:
-        losses["ib"] = _in_batch_loss(every, tensors["teacher"], tensors["valid"], config)
+        positive = in_batch_positives(batch, width).to(device)
+        losses["ib"] = _in_batch_loss(every, positive, tensors["valid"], config)
         losses["loss"] = losses["loss"] + config.lambda_ib * losses["ib"]
     return losses
 
 
+def in_batch_positives(batch: list[Example], width: int) -> torch.Tensor:
+    """[b, b x width]: where each query's top-target passage sits in the batch. A passage in
+    several queries' candidates is the positive wherever it sits, never its own negative."""
+    ids = [e.docs[i].id if i < len(e.docs) else None for e in batch for i in range(width)]
+    tops = [e.docs[max(range(len(e.targets)), key=e.targets.__getitem__)].id for e in batch]
+    return torch.tensor([[doc == top for doc in ids] for top in tops])
+
+
 def _in_batch_loss(
-    every: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, config: DistillConfig
+    every: torch.Tensor, positive: torch.Tensor, valid: torch.Tensor, config: DistillConfig
 ) -> torch.Tensor:
     """L_CL over the whole batch: each query's top-target passage the positive, its other
     candidates and every other query's candidates the negatives, on the scores as L_KD sees
     them (z-scored per query over the batch, when `student_scores` says)."""
     b, width = valid.shape
     all_valid = valid.reshape(1, b * width).expand(b, -1)
-    top = teacher.masked_fill(~valid, float("-inf")).argmax(dim=-1)
-    positive = torch.zeros_like(all_valid)
-    rows = torch.arange(b, device=valid.device)
-    positive[rows, rows * width + top] = True
     if config.student_scores == "zscore":
         every = standardize(every, all_valid)
     return contrastive_loss(every, positive, all_valid)
