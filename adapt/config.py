@@ -139,6 +139,8 @@ class DistillConfig:
     lambda_cl: float = 0.0
     # In-batch negatives: each query's top target passage against every passage of its batch
     # (the other queries' candidates as negatives, colbert-ai's use_ib_negatives); 0 leaves it out.
+    # At 1 the labels teacher's student fell 7.9 below the start on Cranfield's dev split
+    # (docs/benchmarks.md, "What the student carries").
     lambda_ib: float = 0.0
     temperature: float = 1.0
     # The trainer (lr, epochs, schedule, student_scores, dropout) is chosen with the labels
