@@ -236,12 +236,11 @@ def _losses(
     texts = [e.docs[i].full_text if i < len(e.docs) else "" for e in batch for i in range(width)]
     in_batch = config.lambda_ib > 0
     with autocast(model):  # bf16 forward where student.dtype says; weights and Adam stay fp32
-        scores = model.score_groups(
+        student = model.score_groups(
             [e.query.text for e in batch], texts, width, doc_maxlen, in_batch
         ).float()  # the losses in fp32
     if in_batch:  # [b, b x width]: each query's own group is its diagonal block
-        every, scores = scores, scores.view(len(batch), len(batch), width).diagonal().T
-    student = scores
+        every, student = student, student.view(len(batch), len(batch), width).diagonal().T
     if config.student_scores == "zscore":
         student = standardize(student, tensors["valid"])
     losses = {

@@ -151,11 +151,7 @@ class ColBERT(nn.Module):
         # steps of 0.06 to 0.125, about half the gap between a query's neighbouring candidates.
         with torch.autocast(encoded.device.type, enabled=False):
             if in_batch:
-                return maxsim_paired(
-                    encoded.float(),
-                    doc_emb.float().expand(len(queries), *doc_emb.shape),
-                    doc_mask.expand(len(queries), *doc_mask.shape),
-                )
+                return maxsim(encoded.float(), doc_emb.float(), doc_mask)
             doc_emb = doc_emb.view(len(queries), width, *doc_emb.shape[1:])
             return maxsim_paired(
                 encoded.float(), doc_emb.float(), doc_mask.view(len(queries), width, -1)
